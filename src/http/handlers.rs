@@ -1,0 +1,73 @@
+//! Route handlers: parse, call one query function, serialise. Nothing else.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::{AppState, body};
+use crate::query::{self, DomainsRequest, NearestRequest, SearchRequest, ViewportRequest, params};
+
+fn json(bytes: Vec<u8>, content_type: &'static str) -> Response {
+    let mut res = (StatusCode::OK, bytes).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+const GEOJSON: &str = "application/geo+json";
+const JSON: &str = "application/json";
+
+pub async fn nearest(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let req = NearestRequest::from_query(q.as_deref())?;
+    let s = st.snapshot.load();
+    let hits = query::nearest(&s, &req, chrono::Utc::now());
+    Ok(json(body::nearest(&s, &hits), GEOJSON))
+}
+
+pub async fn viewport(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let req = ViewportRequest::from_query(q.as_deref())?;
+    let s = st.snapshot.load();
+    let v = query::viewport(&s, &req, chrono::Utc::now());
+    Ok(json(body::viewport(&s, &v), GEOJSON))
+}
+
+pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let req = SearchRequest::from_query(q.as_deref())?;
+    let s = st.snapshot.load_full();
+    let bytes = tokio::task::spawn_blocking(move || {
+        query::search(&s, &req, chrono::Utc::now()).map(|a| body::search(&s, &a))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("search task: {e}")))??;
+    Ok(json(bytes, GEOJSON))
+}
+
+pub async fn point(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    params::no_params(q.as_deref())?;
+    let s = st.snapshot.load();
+    match query::point(&s, &id) {
+        Some(p) => Ok(json(body::point(p), GEOJSON)),
+        None => Err(ApiError::NotFound("no desk has this id".into())),
+    }
+}
+
+pub async fn domains(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let req = DomainsRequest::from_query(q.as_deref())?;
+    let s = st.snapshot.load();
+    let (ui, rtl, list) = query::domains(&s, &req);
+    Ok(json(body::domains(&ui, rtl, &list), JSON))
+}
+
+pub async fn healthz() -> Response {
+    json(b"{\"status\":\"ok\"}".to_vec(), JSON)
+}
+
+pub async fn readyz(State(st): State<AppState>) -> Response {
+    let s = st.snapshot.load();
+    let b = serde_json::json!({"status": "ready", "bundle": s.version(), "points": s.points.len(), "source": s.source});
+    json(b.to_string().into_bytes(), JSON)
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see the README for the API".into())
+}

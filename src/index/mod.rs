@@ -1,0 +1,9 @@
+//! The indexes a query runs against, and the bundle that holds them: `spatial` (R-tree),
+//! `text` (tantivy), and `bundle` (on-disk format, versioning, loading into one immutable
+//! [`Snapshot`]).
+
+pub mod bundle;
+pub mod spatial;
+pub mod text;
+
+pub use bundle::{BundleError, Manifest, Snapshot};

@@ -1,0 +1,280 @@
+//! The spatial index: an R-tree (rstar) over the desks' positions on the unit sphere, with the hot
+//! filter fields (language and domain bitmasks, audience) stored in each element so filtering never
+//! looks a record up in another table.
+//!
+//! Keys are unit-sphere `[x, y, z]` (f32): straight-line (chord) distance between two such points
+//! grows with great-circle distance, so nearest-neighbour search in 3-D is nearest on the globe, and
+//! the antimeridian and the poles need no special case. The tree prunes; the caller's exact
+//! great-circle distance (f64) ranks.
+
+use std::collections::HashMap;
+
+use rstar::{AABB, PointDistance, RTree, RTreeObject};
+
+use crate::model::{Audience, ContactPoint, Domain, EARTH_RADIUS_M, unit_xyz};
+
+/// Chord slack that covers f32 rounding of the keys (about 64 m on the ground): candidates this
+/// close to the cut-off are still ranked exactly.
+const CHORD_EPS: f32 = 1e-5;
+
+/// The language bit reserved for "speaks a language that has no bit of its own".
+const RARE_BIT: u64 = 1 << 63;
+
+/// One desk in the tree: its unit-sphere key, its ordinal in the bundle, and its filter fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry {
+    pub xyz: [f32; 3],
+    pub ord: u32,
+    pub langs: u64,
+    pub domains: u32,
+    pub audience: Audience,
+}
+
+impl RTreeObject for Entry {
+    type Envelope = AABB<[f32; 3]>;
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_point(self.xyz)
+    }
+}
+
+impl PointDistance for Entry {
+    fn distance_2(&self, p: &[f32; 3]) -> f32 {
+        let d = [self.xyz[0] - p[0], self.xyz[1] - p[1], self.xyz[2] - p[2]];
+        d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    }
+}
+
+/// Which audiences a query accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudienceFilter {
+    Only(Audience),
+    All,
+}
+
+/// A filter compiled against one index's language table. Empty lists mean "any".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// Bits of the requested languages that have a bit; `None` = any language.
+    langs: Option<u64>,
+    /// Requested languages without a bit of their own (checked on the record).
+    rare_langs: Vec<String>,
+    domains: u32,
+    audience: AudienceFilter,
+}
+
+impl Filter {
+    /// Whether the filter lets the element through, checking rare languages on `point` when needed.
+    #[inline]
+    pub fn matches(&self, e: &Entry, point: impl FnOnce() -> bool) -> bool {
+        if let AudienceFilter::Only(a) = self.audience
+            && e.audience != a
+        {
+            return false;
+        }
+        if self.domains != 0 && e.domains & self.domains == 0 {
+            return false;
+        }
+        match self.langs {
+            None => true,
+            Some(mask) if e.langs & mask != 0 => true,
+            Some(_) => !self.rare_langs.is_empty() && e.langs & RARE_BIT != 0 && point(),
+        }
+    }
+
+    pub fn rare_langs(&self) -> &[String] {
+        &self.rare_langs
+    }
+}
+
+/// Bounding box in degrees. `min_lon > max_lon` means the box crosses the antimeridian.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LonLatBox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+impl LonLatBox {
+    /// Whether (lon, lat) in degrees is inside, edges included.
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        let lon_ok = if self.min_lon <= self.max_lon {
+            (self.min_lon..=self.max_lon).contains(&lon)
+        } else {
+            lon >= self.min_lon || lon <= self.max_lon
+        };
+        lon_ok && (self.min_lat..=self.max_lat).contains(&lat)
+    }
+
+    /// Width in degrees of longitude, across the antimeridian when it crosses it.
+    pub fn lon_span(&self) -> f64 {
+        if self.min_lon <= self.max_lon { self.max_lon - self.min_lon } else { 360.0 - self.min_lon + self.max_lon }
+    }
+
+    /// A 3-D box that holds the unit-sphere image of every point of this box.
+    fn sphere_envelope(&self) -> AABB<[f32; 3]> {
+        let (lat0, lat1) = (self.min_lat.to_radians(), self.max_lat.to_radians());
+        // cos(lat) over [lat0, lat1]: largest at the latitude closest to 0, smallest at an end.
+        let cos_hi = if lat0 <= 0.0 && lat1 >= 0.0 { 1.0 } else { lat0.cos().max(lat1.cos()) };
+        let cos_lo = lat0.cos().min(lat1.cos());
+        // cos(lon) and sin(lon) over the longitude interval: the ends and any quarter turn inside.
+        let start = self.min_lon;
+        let span = self.lon_span();
+        let mut lons = vec![start, start + span];
+        let mut q = (start / 90.0).ceil() * 90.0;
+        while q < start + span {
+            lons.push(q);
+            q += 90.0;
+        }
+        let (mut cmin, mut cmax, mut smin, mut smax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for l in lons {
+            let (s, c) = l.to_radians().sin_cos();
+            cmin = cmin.min(c);
+            cmax = cmax.max(c);
+            smin = smin.min(s);
+            smax = smax.max(s);
+        }
+        let range = |lo: f64, hi: f64| {
+            let cands = [cos_lo * lo, cos_lo * hi, cos_hi * lo, cos_hi * hi];
+            let min = cands.iter().copied().fold(f64::MAX, f64::min);
+            let max = cands.iter().copied().fold(f64::MIN, f64::max);
+            (min, max)
+        };
+        let (x0, x1) = range(cmin, cmax);
+        let (y0, y1) = range(smin, smax);
+        let (z0, z1) = (lat0.sin(), lat1.sin());
+        let pad = CHORD_EPS as f64;
+        AABB::from_corners(
+            [(x0 - pad) as f32, (y0 - pad) as f32, (z0 - pad) as f32],
+            [(x1 + pad) as f32, (y1 + pad) as f32, (z1 + pad) as f32],
+        )
+    }
+}
+
+/// Chord length on the unit sphere for a great-circle distance in metres.
+pub fn chord_for_m(m: f64) -> f64 {
+    let theta = (m / EARTH_RADIUS_M).min(std::f64::consts::PI);
+    2.0 * (theta / 2.0).sin()
+}
+
+/// The R-tree and the table that gives languages their bits.
+pub struct SpatialIndex {
+    tree: RTree<Entry>,
+    lang_bits: HashMap<String, u8>,
+}
+
+impl SpatialIndex {
+    /// Builds the tree; the 63 most common languages get a bit each, the rest share [`RARE_BIT`].
+    pub fn build(points: &[ContactPoint]) -> Self {
+        let mut freq: HashMap<&str, usize> = HashMap::new();
+        for p in points {
+            for l in &p.languages {
+                *freq.entry(l.as_str()).or_default() += 1;
+            }
+        }
+        let mut by_freq: Vec<(&str, usize)> = freq.into_iter().collect();
+        by_freq.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let lang_bits: HashMap<String, u8> =
+            by_freq.iter().take(63).enumerate().map(|(i, (l, _))| (l.to_string(), i as u8)).collect();
+        let entries = points
+            .iter()
+            .enumerate()
+            .map(|(ord, p)| {
+                let xyz = unit_xyz(p.position.lat.degrees(), p.position.lon.degrees());
+                let langs = p.languages.iter().fold(0u64, |m, l| {
+                    m | lang_bits.get(l.as_str()).map_or(RARE_BIT, |&b| 1u64 << b)
+                });
+                let domains = p.domains.iter().fold(0u32, |m, d| m | (1 << d.index()));
+                Entry {
+                    xyz: [xyz[0] as f32, xyz[1] as f32, xyz[2] as f32],
+                    ord: ord as u32,
+                    langs,
+                    domains,
+                    audience: p.audience,
+                }
+            })
+            .collect();
+        Self { tree: RTree::bulk_load(entries), lang_bits }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tree.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.size() == 0
+    }
+
+    /// Compiles a filter: desks speaking any of `langs`, offering any of `domains`, for `audience`.
+    pub fn filter(&self, langs: &[String], domains: &[Domain], audience: AudienceFilter) -> Filter {
+        let (mut mask, mut rare) = (0u64, Vec::new());
+        for l in langs {
+            match self.lang_bits.get(l) {
+                Some(&b) => mask |= 1 << b,
+                None => rare.push(l.clone()),
+            }
+        }
+        Filter {
+            langs: (!langs.is_empty()).then_some(mask),
+            rare_langs: rare,
+            domains: domains.iter().fold(0, |m, d| m | (1 << d.index())),
+            audience,
+        }
+    }
+
+    /// The `k` desks nearest to (`lat`, `lon`) in degrees that pass `keep`, nearest first, as
+    /// (ordinal, metres). `exact_m(ord)` gives the exact great-circle distance that ranks them;
+    /// `max_m` drops desks farther than that many metres. Ties are broken by ordinal.
+    pub fn nearest(
+        &self,
+        lat: f64,
+        lon: f64,
+        k: usize,
+        max_m: Option<f64>,
+        mut keep: impl FnMut(&Entry) -> bool,
+        exact_m: impl Fn(u32) -> f64,
+    ) -> Vec<(u32, f64)> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let q = unit_xyz(lat, lon);
+        let q = [q[0] as f32, q[1] as f32, q[2] as f32];
+        let max_chord = max_m.map_or(f32::MAX, |m| chord_for_m(m) as f32 + CHORD_EPS);
+        let mut found: Vec<(u32, f64)> = Vec::with_capacity(k + 4);
+        let mut cutoff = f32::MAX;
+        for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(q) {
+            let chord = d2.sqrt();
+            if chord > max_chord || chord > cutoff {
+                break;
+            }
+            if !keep(e) {
+                continue;
+            }
+            found.push((e.ord, exact_m(e.ord)));
+            if found.len() == k {
+                // Keep going a little past the k-th: f32 keys may order near-ties wrongly.
+                cutoff = chord + 2.0 * CHORD_EPS;
+            }
+        }
+        if let Some(m) = max_m {
+            found.retain(|&(_, d)| d <= m);
+        }
+        found.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        found.truncate(k);
+        found
+    }
+
+    /// Every desk inside `bbox` that passes `keep`; `lon_lat(ord)` gives a desk's exact
+    /// (longitude, latitude) in degrees for the final inside test.
+    pub fn within<'a>(
+        &'a self,
+        bbox: LonLatBox,
+        mut keep: impl FnMut(&Entry) -> bool + 'a,
+        lon_lat: impl Fn(u32) -> (f64, f64) + 'a,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.tree.locate_in_envelope(bbox.sphere_envelope()).filter(move |e| {
+            let (lon, lat) = lon_lat(e.ord);
+            bbox.contains(lon, lat) && keep(e)
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! The text index (tantivy): names, organisations, cities and per-language descriptions, each
+//! language analysed with its own stemmer where tantivy has one and a folding tokenizer elsewhere;
+//! facets keyed on language and service domain. Also the synonym matcher that maps a query in any
+//! of the taxonomy's 30 languages to the service domains it asks for.
+//!
+//! User text is never parsed as query syntax: it is analysed and turned into term queries, so no
+//! input can make a query fail. Joins to the spatial index go through the `ord` fast field.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use tantivy::collector::{Count, FacetCollector, FilterCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Facet, FacetOptions, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language as StemLang, LowerCaser, NgramTokenizer, RemoveLongFilter, SimpleTokenizer,
+    Stemmer, TextAnalyzer,
+};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::model::{Audience, ContactPoint, Domain, Taxonomy};
+
+/// Languages with a tantivy stemmer, and the analyzer each gets.
+const STEMMED: &[(&str, StemLang)] = &[
+    ("ar", StemLang::Arabic),
+    ("de", StemLang::German),
+    ("el", StemLang::Greek),
+    ("en", StemLang::English),
+    ("es", StemLang::Spanish),
+    ("fr", StemLang::French),
+    ("it", StemLang::Italian),
+    ("nl", StemLang::Dutch),
+    ("pt", StemLang::Portuguese),
+    ("ro", StemLang::Romanian),
+    ("ru", StemLang::Russian),
+    ("tr", StemLang::Turkish),
+];
+
+/// Analyzer names: `stem_xx`, `zh` (character uni- and bigrams), `fold` (lower case, accents folded).
+const FOLD: &str = "fold";
+const CJK: &str = "zh";
+
+/// The analyzer used for text in `lang`.
+pub fn analyzer_for(lang: &str) -> String {
+    if STEMMED.iter().any(|(l, _)| *l == lang) {
+        format!("stem_{lang}")
+    } else if lang == "zh" {
+        CJK.to_string()
+    } else {
+        FOLD.to_string()
+    }
+}
+
+fn all_analyzers() -> Vec<(String, TextAnalyzer)> {
+    let mut v = vec![
+        (
+            FOLD.to_string(),
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(40))
+                .filter(LowerCaser)
+                .filter(AsciiFoldingFilter)
+                .build(),
+        ),
+        (
+            CJK.to_string(),
+            TextAnalyzer::builder(NgramTokenizer::new(1, 2, false).expect("valid n-gram sizes"))
+                .filter(LowerCaser)
+                .build(),
+        ),
+    ];
+    for (lang, stem) in STEMMED {
+        v.push((
+            format!("stem_{lang}"),
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(40))
+                .filter(LowerCaser)
+                .filter(Stemmer::new(*stem))
+                .filter(AsciiFoldingFilter)
+                .build(),
+        ));
+    }
+    v
+}
+
+/// The tokens of `text` under analyzer `a`, deduplicated, in order of first appearance.
+fn tokens(a: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stream = a.token_stream(text);
+    while stream.advance() {
+        let t = &stream.token().text;
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
+struct Fields {
+    ord: Field,
+    lang: Field,
+    domain: Field,
+    audience: Field,
+    /// (field, analyzer name, boost) of every text field.
+    text: Vec<(Field, String, f32)>,
+    /// Description field of each analyzer.
+    desc: HashMap<String, Field>,
+    name: Field,
+    organization: Field,
+    city: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let opts = |analyzer: &str| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer(analyzer).set_index_option(IndexRecordOption::WithFreqs),
+        )
+    };
+    let ord = b.add_u64_field("ord", FAST);
+    let lang = b.add_facet_field("lang", FacetOptions::default());
+    let domain = b.add_facet_field("domain", FacetOptions::default());
+    let audience = b.add_text_field("audience", STRING);
+    let name = b.add_text_field("name", opts(FOLD));
+    let organization = b.add_text_field("organization", opts(FOLD));
+    let city = b.add_text_field("city", opts(FOLD));
+    let mut text = vec![(name, FOLD.to_string(), 3.0), (organization, FOLD.to_string(), 1.5), (city, FOLD.to_string(), 1.5)];
+    let mut desc = HashMap::new();
+    let mut analyzers: Vec<String> = vec![FOLD.into(), CJK.into()];
+    analyzers.extend(STEMMED.iter().map(|(l, _)| format!("stem_{l}")));
+    for a in analyzers {
+        let f = b.add_text_field(&format!("desc_{a}"), opts(&a));
+        text.push((f, a.clone(), 1.0));
+        desc.insert(a, f);
+    }
+    (b.build(), Fields { ord, lang, domain, audience, text, desc, name, organization, city })
+}
+
+fn register(index: &Index) {
+    for (name, a) in all_analyzers() {
+        index.tokenizers().register(&name, a);
+    }
+}
+
+fn lang_facet(code: &str) -> Facet {
+    Facet::from_path([code])
+}
+
+/// Filters a text search must respect; empty lists mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct TextFilter {
+    pub langs: Vec<String>,
+    pub domains: Vec<Domain>,
+    pub audience: Option<Audience>,
+}
+
+/// One hit: the desk's ordinal and its final score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextHit {
+    pub ord: u32,
+    pub score: f32,
+}
+
+/// Counts per language code and per domain code over every match (not just the returned page).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Facets {
+    pub languages: BTreeMap<String, u64>,
+    pub domains: BTreeMap<String, u64>,
+}
+
+/// A text search's answer.
+#[derive(Debug, Clone, Default)]
+pub struct TextResult {
+    pub hits: Vec<TextHit>,
+    pub total: usize,
+    pub facets: Facets,
+}
+
+/// Per-desk adjustments a search applies before picking the top hits: `keep(ord)` filters (for
+/// checks the index cannot do, such as opening hours), `weight(ord)` multiplies the text score
+/// (for blending in distance).
+pub struct Adjust {
+    pub keep: Option<Arc<dyn Fn(u32) -> bool + Send + Sync>>,
+    pub weight: Option<Arc<dyn Fn(u32) -> f32 + Send + Sync>>,
+}
+
+/// An open text index: one reader for the program's life, a fresh searcher per query.
+pub struct TextIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    synonyms: SynonymMatcher,
+}
+
+impl TextIndex {
+    /// Indexes `points` into a new index in `dir` (on disk) or in memory (`None`).
+    pub fn build(
+        points: &[ContactPoint],
+        dir: Option<&Path>,
+        taxonomy: &Taxonomy,
+        on_doc: &mut dyn FnMut(u64),
+    ) -> tantivy::Result<TextIndex> {
+        let (schema, f) = schema();
+        let index = match dir {
+            Some(d) => Index::create_in_dir(d, schema)?,
+            None => Index::create_in_ram(schema),
+        };
+        register(&index);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        let mut writer: IndexWriter = index.writer_with_num_threads(threads, 64_000_000 * threads)?;
+        for (ord, p) in points.iter().enumerate() {
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(f.ord, ord as u64);
+            for l in &p.languages {
+                doc.add_facet(f.lang, lang_facet(l.as_str()));
+            }
+            for d in &p.domains {
+                doc.add_facet(f.domain, lang_facet(d.code()));
+            }
+            doc.add_text(f.audience, p.audience.as_str());
+            doc.add_text(f.name, &p.name);
+            doc.add_text(f.organization, &p.organization);
+            doc.add_text(f.city, &p.address.city);
+            for (lang, text) in &p.description {
+                doc.add_text(f.desc[&analyzer_for(lang)], text);
+            }
+            writer.add_document(doc)?;
+            on_doc(1);
+        }
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        Self::open_index(index, f, taxonomy)
+    }
+
+    /// Opens an index written by [`TextIndex::build`] in `dir`.
+    pub fn open(dir: &Path, taxonomy: &Taxonomy) -> tantivy::Result<TextIndex> {
+        let index = Index::open_in_dir(dir)?;
+        let (_, f) = schema();
+        Self::open_index(index, f, taxonomy)
+    }
+
+    fn open_index(index: Index, fields: Fields, taxonomy: &Taxonomy) -> tantivy::Result<TextIndex> {
+        register(&index);
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(TextIndex { index, reader, fields, synonyms: SynonymMatcher::new(taxonomy) })
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// The service domains `q` asks for, with a weight in (0, 1], strongest first.
+    pub fn expand_domains(&self, q: &str) -> Vec<(Domain, f32)> {
+        self.synonyms.expand(q)
+    }
+
+    /// Searches `q` (or everything, when `q` is `None`) under `filter`, returning the best `limit`
+    /// hits after `adjust`, the number of matches, and facet counts over all matches.
+    pub fn search(&self, q: Option<&str>, filter: &TextFilter, adjust: &Adjust, limit: usize) -> tantivy::Result<TextResult> {
+        let f = &self.fields;
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if let Some(q) = q {
+            let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let mut cache: HashMap<&str, Vec<String>> = HashMap::new();
+            let analyzers: HashMap<String, TextAnalyzer> = all_analyzers().into_iter().collect();
+            for (field, analyzer, boost) in &f.text {
+                let toks = cache.entry(analyzer.as_str()).or_insert_with(|| {
+                    let mut a = analyzers[analyzer].clone();
+                    tokens(&mut a, q)
+                });
+                for t in toks.iter() {
+                    let tq = TermQuery::new(Term::from_field_text(*field, t), IndexRecordOption::WithFreqs);
+                    should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(tq), *boost))));
+                }
+            }
+            for (d, w) in self.expand_domains(q) {
+                let tq = TermQuery::new(Term::from_facet(f.domain, &lang_facet(d.code())), IndexRecordOption::Basic);
+                should.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(tq), 4.0 * w))));
+            }
+            if should.is_empty() {
+                return Ok(TextResult::default());
+            }
+            must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
+        }
+        let any_of = |terms: Vec<Term>| -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(
+                terms
+                    .into_iter()
+                    .map(|t| (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn Query>))
+                    .collect(),
+            ))
+        };
+        if !filter.langs.is_empty() {
+            let terms = filter.langs.iter().map(|l| Term::from_facet(f.lang, &lang_facet(l))).collect();
+            must.push((Occur::Must, any_of(terms)));
+        }
+        if !filter.domains.is_empty() {
+            let terms = filter.domains.iter().map(|d| Term::from_facet(f.domain, &lang_facet(d.code()))).collect();
+            must.push((Occur::Must, any_of(terms)));
+        }
+        if let Some(a) = filter.audience {
+            must.push((Occur::Must, any_of(vec![Term::from_field_text(f.audience, a.as_str())])));
+        }
+        let query: Box<dyn Query> = if must.is_empty() {
+            Box::new(AllQuery)
+        } else if q.is_none() {
+            // Filters only: every match scores the same, so distance alone can rank.
+            Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(must)), 1.0))
+        } else {
+            Box::new(BooleanQuery::new(must))
+        };
+
+        let searcher = self.reader.searcher();
+        let weight = adjust.weight.clone();
+        let top = TopDocs::with_limit(limit.max(1)).tweak_score(move |seg: &tantivy::SegmentReader| {
+            let ords = seg.fast_fields().u64("ord").expect("ord is a fast field").first_or_default_col(0);
+            let weight = weight.clone();
+            move |doc: tantivy::DocId, score: tantivy::Score| match &weight {
+                Some(w) => score * w(ords.get_val(doc) as u32),
+                None => score,
+            }
+        });
+        let mut lang_facets = FacetCollector::for_field("lang");
+        lang_facets.add_facet(Facet::root());
+        let mut domain_facets = FacetCollector::for_field("domain");
+        domain_facets.add_facet(Facet::root());
+        let collectors = (top, Count, lang_facets, domain_facets);
+        let (top, total, langs, domains) = match &adjust.keep {
+            Some(keep) => {
+                let keep = keep.clone();
+                let pred = move |ord: u64| keep(ord as u32);
+                searcher.search(&query, &FilterCollector::new("ord".to_string(), pred, collectors))?
+            }
+            None => searcher.search(&query, &collectors)?,
+        };
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            hits.push(TextHit { ord: self.ord_of(&searcher, addr)?, score });
+        }
+        let count = |fc: &tantivy::collector::FacetCounts| {
+            fc.get(Facet::root())
+                .map(|(facet, n)| (facet.to_path().last().map(|s| s.to_string()).unwrap_or_default(), n))
+                .collect()
+        };
+        Ok(TextResult { hits, total, facets: Facets { languages: count(&langs), domains: count(&domains) } })
+    }
+
+    fn ord_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> tantivy::Result<u32> {
+        let col = searcher.segment_reader(addr.segment_ord).fast_fields().u64("ord")?;
+        Ok(col.first(addr.doc_id).unwrap_or_default() as u32)
+    }
+
+    #[doc(hidden)]
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Description field names, for documentation and tests.
+    pub fn description_fields(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.fields.desc.keys().map(|a| format!("desc_{a}")).collect();
+        v.sort();
+        v
+    }
+}
+
+/// Maps query text to the service domains whose labels or synonyms it contains, in any language.
+struct SynonymMatcher {
+    analyzers: Vec<(String, TextAnalyzer)>,
+    /// (domain, analyzer index, tokens of one label or synonym)
+    phrases: Vec<(Domain, usize, Vec<String>)>,
+}
+
+impl SynonymMatcher {
+    fn new(t: &Taxonomy) -> Self {
+        let mut analyzers = all_analyzers();
+        let pos = |name: &str, a: &[(String, TextAnalyzer)]| a.iter().position(|(n, _)| n == name).expect("known analyzer");
+        let mut phrases = Vec::new();
+        let mut seen = HashSet::new();
+        for e in &t.domains {
+            for lang in t.languages.iter().map(|l| l.code.as_str()) {
+                let i = pos(&analyzer_for(lang), &analyzers);
+                let texts = e.labels.get(lang).into_iter().chain(e.synonyms.get(lang).into_iter().flatten());
+                for text in texts {
+                    let toks = tokens(&mut analyzers[i].1, text);
+                    if !toks.is_empty() && seen.insert((e.code, i, toks.clone())) {
+                        phrases.push((e.code, i, toks));
+                    }
+                }
+            }
+        }
+        Self { analyzers, phrases }
+    }
+
+    /// A phrase matches when the query holds all its content tokens (those of 3 or more
+    /// characters, or any token of a phrase that has none), or at least half of them; a domain's
+    /// weight is its best phrase's share.
+    fn expand(&self, q: &str) -> Vec<(Domain, f32)> {
+        let mut analyzers = self.analyzers.clone();
+        let qtoks: Vec<HashSet<String>> =
+            analyzers.iter_mut().map(|(_, a)| tokens(a, q).into_iter().collect()).collect();
+        let mut best: BTreeMap<Domain, f32> = BTreeMap::new();
+        for (d, i, toks) in &self.phrases {
+            let content: Vec<&String> = toks.iter().filter(|t| t.chars().count() >= 3).collect();
+            let (hit, total) = if content.is_empty() {
+                (toks.iter().filter(|t| qtoks[*i].contains(*t)).count(), toks.len())
+            } else {
+                (content.iter().filter(|t| qtoks[*i].contains(**t)).count(), content.len())
+            };
+            let share = hit as f32 / total as f32;
+            if hit > 0 && share >= 0.5 {
+                let e = best.entry(*d).or_default();
+                *e = e.max(share);
+            }
+        }
+        let mut v: Vec<(Domain, f32)> = best.into_iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}

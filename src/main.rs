@@ -1,0 +1,198 @@
+//! The `sportello` command line: `build` a bundle from data files, `serve` it over HTTP, make
+//! `synth`etic data, or run one `query` against a bundle without a server. Thin: each subcommand
+//! parses its flags and calls the library.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sportello::http::{self, AppState, body};
+use sportello::index::{Snapshot, bundle};
+use sportello::{ingest, query, synth};
+
+#[derive(Parser)]
+#[command(name = "sportello", version, about = "Finds the help desk nearest to a migrant worker, in their language, for their need")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate data files and write an immutable bundle (strict: any bad record → exit code 2,
+    /// every bad record listed, nothing written).
+    Build {
+        /// Input files: GeoJSON FeatureCollections (.geojson, .json) or CSV (.csv).
+        #[arg(long = "input", short = 'i', required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        /// The bundle directory to write (replaced atomically if it already holds a bundle).
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        /// Build from the valid records and still list the invalid ones.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+    /// Serve the HTTP API; with no bundle, the embedded illustrative dataset.
+    Serve {
+        /// A bundle written by `sportello build`. SIGHUP reloads it.
+        #[arg(long, env = "SPORTELLO_BUNDLE")]
+        bundle: Option<PathBuf>,
+        /// Address and port to listen on.
+        #[arg(long, env = "SPORTELLO_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Write a realistic synthetic dataset (GeoJSON), deterministic for a seed.
+    Synth {
+        /// Number of desks.
+        #[arg(long)]
+        count: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (standard output when absent).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+    },
+    /// Answer one API query without a server, e.g. `query nearest 'lat=45.46&lon=9.19&k=3'`.
+    Query {
+        /// A bundle directory (the embedded dataset when absent).
+        #[arg(long, env = "SPORTELLO_BUNDLE")]
+        bundle: Option<PathBuf>,
+        /// nearest, points, search, domains, or point (with the id as the query).
+        endpoint: String,
+        /// The query string, as after `?` in the URL.
+        #[arg(default_value = "")]
+        query: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load(bundle: Option<&PathBuf>) -> anyhow::Result<Snapshot> {
+    Ok(match bundle {
+        Some(dir) => Snapshot::load(dir)?,
+        None => Snapshot::embedded()?,
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Build { inputs, out, skip_invalid } => build(&inputs, &out, skip_invalid),
+        Command::Serve { bundle, listen } => {
+            let snap = load(bundle.as_ref())?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(http::serve(AppState::new(snap), listen, bundle))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Synth { count, seed, out } => {
+            match out {
+                Some(path) => {
+                    let f = std::fs::File::create(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    synth::write_geojson(count, seed, std::io::BufWriter::with_capacity(1 << 20, f))?;
+                }
+                None => synth::write_geojson(count, seed, std::io::BufWriter::new(std::io::stdout().lock()))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query { bundle, endpoint, query: q } => {
+            let s = load(bundle.as_ref())?;
+            let now = chrono::Utc::now();
+            let raw = Some(q.as_str());
+            let bytes = match endpoint.as_str() {
+                "nearest" => body::nearest(&s, &query::nearest(&s, &query::NearestRequest::from_query(raw)?, now)),
+                "points" => body::viewport(&s, &query::viewport(&s, &query::ViewportRequest::from_query(raw)?, now)),
+                "search" => body::search(&s, &query::search(&s, &query::SearchRequest::from_query(raw)?, now)?),
+                "domains" => {
+                    let (ui, rtl, list) = query::domains(&s, &query::DomainsRequest::from_query(raw)?);
+                    body::domains(&ui, rtl, &list)
+                }
+                "point" => match query::point(&s, &q) {
+                    Some(p) => body::point(p),
+                    None => anyhow::bail!("no desk has the id `{q}`"),
+                },
+                other => anyhow::bail!("unknown endpoint `{other}`: use nearest, points, search, domains or point"),
+            };
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.write_all(b"\n")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+struct Bar(ProgressBar);
+
+impl bundle::Progress for Bar {
+    fn phase(&mut self, name: &str, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(name.to_string());
+    }
+    fn inc(&mut self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg}: {pos}/{len} [{elapsed}]").expect("valid template"),
+    );
+    bar.set_message("reading and checking records");
+    let ing = ingest::read_files(inputs, &mut |n| bar.inc(n));
+    for p in &ing.problems {
+        bar.suspend(|| eprintln!("{p}"));
+    }
+    let records: usize = ing.inputs.iter().map(|i| i.records).sum();
+    let file_problems = ing.problems.iter().any(|p| p.record == ingest::Record::File);
+    if !ing.problems.is_empty() {
+        let files = ing.problems.iter().filter(|p| p.record == ingest::Record::File).count();
+        bar.suspend(|| {
+            let mut summary = format!("{} problem(s): {} of {} record(s) invalid", ing.problems.len(), ing.invalid_records, records);
+            if files > 0 {
+                summary.push_str(&format!(", {files} file(s) unreadable"));
+            }
+            eprintln!("{summary}")
+        });
+        if !skip_invalid || file_problems {
+            bar.finish_and_clear();
+            let why = if file_problems { "a file could not be read" } else { "strict build" };
+            eprintln!("nothing written ({why}; --skip-invalid builds from the valid records)");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    if ing.points.is_empty() {
+        bar.finish_and_clear();
+        eprintln!("no valid desks: nothing written");
+        return Ok(ExitCode::from(2));
+    }
+    let mut progress = Bar(bar);
+    let m = bundle::write(&ing.points, ing.inputs, ing.invalid_records, out, &mut progress)?;
+    progress.0.finish_and_clear();
+    eprintln!(
+        "wrote {} ({} desks, {} skipped, version {}) in {:.1} s",
+        out.display(),
+        m.counts.points,
+        m.skipped_invalid,
+        &m.content_hash[..12],
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,137 @@
+//! The operations the product offers — nearest, viewport, search, one desk, the taxonomy — written
+//! against a [`Snapshot`]. Pure and synchronous: no HTTP or async types, so they are unit-testable
+//! and reusable by the CLI. Every filter applies before `k` or `limit`.
+
+pub mod open;
+pub mod params;
+pub mod viewport;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::index::Snapshot;
+use crate::index::spatial::{AudienceFilter, Entry, Filter};
+use crate::index::text::{Adjust, Facets, TextFilter};
+use crate::model::{ContactPoint, Domain, GeoPoint};
+pub use params::{DomainsRequest, Filters, NearestRequest, ParamError, SearchRequest, ViewportRequest};
+pub use viewport::{Viewport, viewport};
+
+/// One desk in an answer, with its distance in metres when the query had a position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub ord: u32,
+    pub distance_m: Option<f64>,
+}
+
+/// A failure inside the engine (not the caller's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("text index: {0}")]
+    Text(#[from] tantivy::TantivyError),
+}
+
+/// The spatial filter and the record-level checks (rare languages, opening hours) as one predicate.
+fn predicate<'a>(s: &'a Snapshot, f: &'a Filters, now: DateTime<Utc>) -> impl FnMut(&Entry) -> bool + 'a {
+    let compiled: Filter = s.spatial.filter(&f.langs, &f.domains, f.audience);
+    move |e: &Entry| {
+        let p = &s.points[e.ord as usize];
+        compiled.matches(e, || compiled.rare_langs().iter().any(|l| p.speaks(l)))
+            && (!f.open_now || open::is_open(p, now))
+    }
+}
+
+/// The `k` nearest desks that pass the filters, nearest first, by great-circle distance.
+pub fn nearest(s: &Snapshot, r: &NearestRequest, now: DateTime<Utc>) -> Vec<Hit> {
+    let at = r.at;
+    s.spatial
+        .nearest(at.lat.degrees(), at.lon.degrees(), r.k, r.max_m, predicate(s, &r.filters, now), |ord| {
+            at.distance_m(&s.points[ord as usize].position)
+        })
+        .into_iter()
+        .map(|(ord, d)| Hit { ord, distance_m: Some(d) })
+        .collect()
+}
+
+/// The answer to a text search.
+#[derive(Debug, Clone)]
+pub struct SearchAnswer {
+    pub hits: Vec<Hit>,
+    /// How many desks matched in all (before `limit`).
+    pub total: usize,
+    pub facets: Facets,
+    /// Service domains the text was understood to ask for, strongest first.
+    pub understood: Vec<Domain>,
+}
+
+/// How far a desk can be before distance halves its text score, in kilometres.
+pub const DISTANCE_HALF_KM: f64 = 10.0;
+
+/// Text search over names, organisations, cities and descriptions, and over the taxonomy's
+/// synonyms in every language. With a position, score × 1 / (1 + km / [`DISTANCE_HALF_KM`]).
+pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<SearchAnswer, QueryError> {
+    let filter = TextFilter {
+        langs: r.filters.langs.clone(),
+        domains: r.filters.domains.clone(),
+        audience: match r.filters.audience {
+            AudienceFilter::Only(a) => Some(a),
+            AudienceFilter::All => None,
+        },
+    };
+    let points: Arc<Vec<ContactPoint>> = s.points.clone();
+    let keep = r.filters.open_now.then(|| {
+        let points = points.clone();
+        Arc::new(move |ord: u32| open::is_open(&points[ord as usize], now)) as Arc<dyn Fn(u32) -> bool + Send + Sync>
+    });
+    let weight = r.at.map(|at| {
+        let points = points.clone();
+        Arc::new(move |ord: u32| {
+            let km = at.distance_m(&points[ord as usize].position) / 1000.0;
+            (1.0 / (1.0 + km / DISTANCE_HALF_KM)) as f32
+        }) as Arc<dyn Fn(u32) -> f32 + Send + Sync>
+    });
+    let result = s.text.search(r.q.as_deref(), &filter, &Adjust { keep, weight }, r.limit)?;
+    let hits = result
+        .hits
+        .iter()
+        .map(|h| Hit { ord: h.ord, distance_m: r.at.map(|at| at.distance_m(&s.points[h.ord as usize].position)) })
+        .collect();
+    let understood = r.q.as_deref().map(|q| s.text.expand_domains(q).into_iter().map(|(d, _)| d).collect()).unwrap_or_default();
+    Ok(SearchAnswer { hits, total: result.total, facets: result.facets, understood })
+}
+
+/// One desk by id.
+pub fn point<'a>(s: &'a Snapshot, id: &str) -> Option<&'a ContactPoint> {
+    s.by_id.get(id).map(|&ord| &s.points[ord as usize])
+}
+
+/// A domain with its label in the requested UI language.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DomainLabel {
+    pub code: &'static str,
+    pub label: String,
+    /// How many desks of the current data offer it.
+    pub desks: usize,
+}
+
+/// The taxonomy in `ui` (English where `ui` has no translation), with the language actually used.
+pub fn domains(s: &Snapshot, r: &DomainsRequest) -> (String, bool, Vec<DomainLabel>) {
+    let t = s.taxonomy;
+    let ui = if t.ui_language(&r.ui).is_some() { r.ui.clone() } else { "en".to_string() };
+    let rtl = t.ui_language(&ui).is_some_and(|l| l.rtl);
+    let list = Domain::ALL
+        .iter()
+        .map(|&d| DomainLabel {
+            code: d.code(),
+            label: t.label(d, &ui).to_string(),
+            desks: s.manifest.counts.domains.get(d.code()).copied().unwrap_or(0),
+        })
+        .collect();
+    (ui, rtl, list)
+}
+
+/// A convenience for callers that have a position: the distance from it to desk `ord`.
+pub fn distance_to(s: &Snapshot, at: &GeoPoint, ord: u32) -> f64 {
+    at.distance_m(&s.points[ord as usize].position)
+}

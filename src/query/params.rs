@@ -1,0 +1,269 @@
+//! Parsing of query-string parameters into typed requests. Pure (no HTTP types) so the HTTP layer
+//! and the `query` CLI share it. Every error names the parameter and says what is wrong; unknown
+//! and repeated parameters are errors, not ignored.
+
+use std::collections::HashMap;
+
+use crate::index::spatial::{AudienceFilter, LonLatBox};
+use crate::model::{Audience, Domain, GeoPoint, Language};
+
+/// A bad parameter: its name and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parameter `{name}`: {reason}")]
+pub struct ParamError {
+    pub name: String,
+    pub reason: String,
+}
+
+fn err(name: &str, reason: impl Into<String>) -> ParamError {
+    ParamError { name: name.to_string(), reason: reason.into() }
+}
+
+/// Largest `k` of `nearest` and `limit` of `search`.
+pub const MAX_RESULTS: usize = 100;
+/// Longest accepted search text, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Half the Earth's circumference: no two points are farther apart.
+const MAX_KM: f64 = 20_038.0;
+
+/// The decoded parameters of one request, checked against the names an endpoint accepts.
+pub struct Params {
+    values: HashMap<String, String>,
+}
+
+impl Params {
+    /// Decodes `raw` (the query string without `?`), refusing names outside `allowed` and names
+    /// given twice.
+    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Params, ParamError> {
+        let mut values = HashMap::new();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            if k.is_empty() {
+                continue;
+            }
+            if !allowed.contains(&k.as_ref()) {
+                let shown: String = k.chars().take(40).collect();
+                return Err(err(&shown, format!("unknown parameter; this endpoint takes: {}", allowed.join(", "))));
+            }
+            if values.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(err(&k, "given more than once; give it once (lists are comma-separated)"));
+            }
+        }
+        Ok(Params { values })
+    }
+
+    /// The raw value, `None` when absent or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, ParamError> {
+        self.get(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .ok_or_else(|| err(name, format!("`{v}` is not a number")))
+            })
+            .transpose()
+    }
+
+    fn integer(&self, name: &str, min: usize, max: usize, default: usize) -> Result<usize, ParamError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(err(name, format!("`{v}` must be a whole number from {min} to {max}"))),
+            },
+        }
+    }
+
+    fn boolean(&self, name: &str) -> Result<bool, ParamError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(v) => Err(err(name, format!("`{v}` must be `true` or `false`"))),
+        }
+    }
+
+    /// `lat` and `lon` together: required, or optional (both or neither).
+    fn position(&self, required: bool) -> Result<Option<GeoPoint>, ParamError> {
+        let lat = self.number("lat")?;
+        let lon = self.number("lon")?;
+        match (lat, lon) {
+            (Some(lat), Some(lon)) => {
+                let lat = crate::model::Latitude::new(lat).map_err(|e| err("lat", e))?;
+                let lon = crate::model::Longitude::new(lon).map_err(|e| err("lon", e))?;
+                Ok(Some(GeoPoint { lat, lon }))
+            }
+            (None, None) if !required => Ok(None),
+            (None, _) => Err(err("lat", if required { "required: the latitude in degrees, -90 to 90" } else { "give lat together with lon" })),
+            (_, None) => Err(err("lon", if required { "required: the longitude in degrees, -180 to 180" } else { "give lon together with lat" })),
+        }
+    }
+
+    fn filters(&self) -> Result<Filters, ParamError> {
+        let langs = match self.get("lang") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(|c| Language::new(c.trim()).map(|l| l.as_str().to_string()).map_err(|e| err("lang", e)))
+                .collect::<Result<_, _>>()?,
+        };
+        let domains = match self.get("domain") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(|c| {
+                    let c = c.trim();
+                    Domain::parse(c).ok_or_else(|| {
+                        let hint = Domain::closest(c).map(|d| format!(" (did you mean `{d}`?)")).unwrap_or_default();
+                        err("domain", format!("`{c}` is not a service domain{hint}; see /api/v1/domains"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let audience = match self.get("audience") {
+            None | Some("public") => AudienceFilter::Only(Audience::Public),
+            Some("unions") => AudienceFilter::Only(Audience::Unions),
+            Some("all") => AudienceFilter::All,
+            Some(v) => return Err(err("audience", format!("`{v}` must be `public`, `unions` or `all`"))),
+        };
+        Ok(Filters { langs, domains, audience, open_now: self.boolean("open_now")? })
+    }
+}
+
+/// Filters common to every query. Empty lists mean "any".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filters {
+    /// The desk speaks any of these language codes.
+    pub langs: Vec<String>,
+    /// The desk offers any of these domains.
+    pub domains: Vec<Domain>,
+    pub audience: AudienceFilter,
+    /// Only desks whose opening hours say they are open now, in their own time zone.
+    pub open_now: bool,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters { langs: Vec::new(), domains: Vec::new(), audience: AudienceFilter::Only(Audience::Public), open_now: false }
+    }
+}
+
+const FILTERS: [&str; 4] = ["lang", "domain", "audience", "open_now"];
+
+fn names(own: &[&'static str]) -> Vec<&'static str> {
+    own.iter().copied().chain(FILTERS).collect()
+}
+
+/// `nearest`: the `k` desks nearest to `at`, optionally within `max_m` metres.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearestRequest {
+    pub at: GeoPoint,
+    pub k: usize,
+    pub max_m: Option<f64>,
+    pub filters: Filters,
+}
+
+impl NearestRequest {
+    pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
+        let p = Params::parse(raw, &names(&["lat", "lon", "k", "max_km"]))?;
+        let max_m = match p.number("max_km")? {
+            Some(km) if km > 0.0 && km <= MAX_KM => Some(km * 1000.0),
+            Some(km) => return Err(err("max_km", format!("`{km}` must be more than 0 and at most {MAX_KM} km"))),
+            None => None,
+        };
+        Ok(NearestRequest {
+            at: p.position(true)?.expect("required position"),
+            k: p.integer("k", 1, MAX_RESULTS, 10)?,
+            max_m,
+            filters: p.filters()?,
+        })
+    }
+}
+
+/// `points`: the desks inside a viewport, clustered when there are too many for the zoom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewportRequest {
+    pub bbox: LonLatBox,
+    /// Map zoom (0–22); when absent, the zoom at which the box fills about 1024 pixels.
+    pub zoom: Option<u8>,
+    pub filters: Filters,
+}
+
+impl ViewportRequest {
+    pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
+        let p = Params::parse(raw, &names(&["bbox", "zoom"]))?;
+        let Some(b) = p.get("bbox") else {
+            return Err(err("bbox", "required: minLon,minLat,maxLon,maxLat in degrees"));
+        };
+        let nums: Vec<f64> = b.split(',').filter_map(|x| x.trim().parse::<f64>().ok().filter(|f| f.is_finite())).collect();
+        if nums.len() != 4 || b.split(',').count() != 4 {
+            return Err(err("bbox", format!("`{b}` must be four numbers: minLon,minLat,maxLon,maxLat")));
+        }
+        let (min_lon, min_lat, max_lon, max_lat) = (nums[0], nums[1], nums[2], nums[3]);
+        for (v, what) in [(min_lon, "minLon"), (max_lon, "maxLon")] {
+            if !(-180.0..=180.0).contains(&v) {
+                return Err(err("bbox", format!("{what} {v} is outside -180..180")));
+            }
+        }
+        for (v, what) in [(min_lat, "minLat"), (max_lat, "maxLat")] {
+            if !(-90.0..=90.0).contains(&v) {
+                return Err(err("bbox", format!("{what} {v} is outside -90..90 (order is minLon,minLat,maxLon,maxLat)")));
+            }
+        }
+        if min_lat > max_lat {
+            return Err(err("bbox", format!("minLat {min_lat} is above maxLat {max_lat}")));
+        }
+        let zoom = match p.get("zoom") {
+            None => None,
+            Some(_) => Some(p.integer("zoom", 0, 22, 0)? as u8),
+        };
+        Ok(ViewportRequest { bbox: LonLatBox { min_lon, min_lat, max_lon, max_lat }, zoom, filters: p.filters()? })
+    }
+}
+
+/// `search`: text relevance, blended with distance when a position is given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub q: Option<String>,
+    pub at: Option<GeoPoint>,
+    pub limit: usize,
+    pub filters: Filters,
+}
+
+impl SearchRequest {
+    pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
+        let p = Params::parse(raw, &names(&["q", "lat", "lon", "limit"]))?;
+        let q = p.get("q").map(|q| q.trim().to_string());
+        if let Some(q) = &q
+            && q.chars().count() > MAX_QUERY_CHARS
+        {
+            return Err(err("q", format!("longer than {MAX_QUERY_CHARS} characters")));
+        }
+        Ok(SearchRequest { q, at: p.position(false)?, limit: p.integer("limit", 1, MAX_RESULTS, 20)?, filters: p.filters()? })
+    }
+}
+
+/// `domains`: the taxonomy in one UI language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainsRequest {
+    pub ui: String,
+}
+
+impl DomainsRequest {
+    pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
+        let p = Params::parse(raw, &["ui"])?;
+        let ui = match p.get("ui") {
+            None => "en".to_string(),
+            Some(v) => Language::new(v.trim()).map_err(|e| err("ui", e))?.as_str().to_string(),
+        };
+        Ok(DomainsRequest { ui })
+    }
+}
+
+/// Requests that take no parameters still refuse unknown ones.
+pub fn no_params(raw: Option<&str>) -> Result<(), ParamError> {
+    Params::parse(raw, &[]).map(|_| ())
+}

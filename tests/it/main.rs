@@ -1,0 +1,8 @@
+//! All integration tests, in one binary (faster to build and run than one binary per file).
+
+mod api;
+mod build;
+mod nearest;
+mod privacy;
+mod search;
+mod support;
