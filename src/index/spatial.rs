@@ -278,3 +278,40 @@ impl SpatialIndex {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rstar::Envelope;
+
+    /// The 3-D envelope of a lon/lat box holds the sphere image of every point inside the box,
+    /// including boxes over the antimeridian and the poles.
+    #[test]
+    fn sphere_envelope_contains_every_point_of_its_box() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..2_000 {
+            let lat0 = rng.random_range(-90.0..90.0);
+            let lat1 = rng.random_range(lat0..=90.0);
+            let min_lon = rng.random_range(-180.0..180.0);
+            let max_lon = rng.random_range(-180.0..180.0);
+            let b = LonLatBox { min_lon, min_lat: lat0, max_lon, max_lat: lat1 };
+            let env = b.sphere_envelope();
+            for _ in 0..50 {
+                let lat = rng.random_range(lat0..=lat1);
+                let lon = min_lon + rng.random_range(0.0..=1.0) * b.lon_span();
+                let lon = if lon > 180.0 { lon - 360.0 } else { lon };
+                assert!(b.contains(lon, lat));
+                let p = unit_xyz(lat, lon);
+                assert!(env.contains_point(&[p[0] as f32, p[1] as f32, p[2] as f32]), "{b:?} misses ({lon}, {lat})");
+            }
+        }
+    }
+
+    #[test]
+    fn chord_grows_with_distance_and_caps_at_the_antipode() {
+        assert!((chord_for_m(0.0)).abs() < 1e-12);
+        assert!(chord_for_m(1_000.0) < chord_for_m(2_000.0));
+        assert!((chord_for_m(1e9) - 2.0).abs() < 1e-12);
+    }
+}

@@ -135,3 +135,6 @@ pub fn domains(s: &Snapshot, r: &DomainsRequest) -> (String, bool, Vec<DomainLab
 pub fn distance_to(s: &Snapshot, at: &GeoPoint, ord: u32) -> f64 {
     at.distance_m(&s.points[ord as usize].position)
 }
+
+#[cfg(test)]
+mod tests;
