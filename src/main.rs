@@ -123,7 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     body::domains(&ui, rtl, &list)
                 }
                 "point" => match query::point(&s, &q) {
-                    Some(p) => body::point(p),
+                    Some(ord) => body::point(&s, ord),
                     None => anyhow::bail!("no desk has the id `{q}`"),
                 },
                 other => anyhow::bail!("unknown endpoint `{other}`: use nearest, points, search, domains or point"),

@@ -1,81 +1,80 @@
 //! The JSON bodies of the API's answers: GeoJSON FeatureCollections with the foreign members the
-//! contract adds (`facets`, `zoom`…). Shared by the HTTP handlers and the `query` CLI.
+//! contract adds (`facets`, `zoom`…). Desks are copied from the store's pre-serialised features,
+//! with `distance_m` spliced in; only clusters and the small top-level members are serialised per
+//! request. Shared by the HTTP handlers and the `query` CLI.
 
 use serde::Serialize;
 
 use crate::index::Snapshot;
-use crate::index::text::Facets;
-use crate::model::ContactPoint;
-use crate::model::feature::{ClusterFeature, PointFeature};
 use crate::query::{DomainLabel, Hit, SearchAnswer, Viewport};
 
-fn features<'a>(s: &'a Snapshot, hits: &[Hit]) -> Vec<PointFeature<'a>> {
-    hits.iter().map(|h| PointFeature { point: &s.points[h.ord as usize], distance_m: h.distance_m }).collect()
+/// Bytes of a stored feature, on average, for sizing buffers.
+const FEATURE_BYTES: usize = 900;
+
+fn features(s: &Snapshot, hits: &[Hit], out: &mut Vec<u8>) {
+    for (i, h) in hits.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        s.desks.write_feature(h.ord, h.distance_m, out);
+    }
 }
 
-#[derive(Serialize)]
-struct Collection<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    features: Vec<PointFeature<'a>>,
+fn open_collection(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + n * FEATURE_BYTES);
+    out.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"features\":[");
+    out
+}
+
+fn member(out: &mut Vec<u8>, name: &str, value: &impl Serialize) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *out, value).expect("answers serialise: no failing Serialize impls");
 }
 
 /// `nearest`: desks nearest first, each with `distance_m`.
 pub fn nearest(s: &Snapshot, hits: &[Hit]) -> Vec<u8> {
-    to_vec(&Collection { kind: "FeatureCollection", features: features(s, hits) })
+    let mut out = open_collection(hits.len());
+    features(s, hits, &mut out);
+    out.extend_from_slice(b"]}");
+    out
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ViewportFeature<'a> {
-    Point(PointFeature<'a>),
-    Cluster(&'a ClusterFeature),
-}
-
-#[derive(Serialize)]
-struct ViewportBody<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    features: Vec<ViewportFeature<'a>>,
-    zoom: u8,
-    /// Desks in the viewport, counting every cluster's members.
-    point_count: usize,
-}
-
-/// `points`: single desks and clusters in the viewport.
+/// `points`: single desks and clusters in the viewport; `zoom` and `point_count` (all desks in
+/// the viewport, counting every cluster's members).
 pub fn viewport(s: &Snapshot, v: &Viewport) -> Vec<u8> {
-    let mut f: Vec<ViewportFeature> = features(s, &v.points).into_iter().map(ViewportFeature::Point).collect();
-    f.extend(v.clusters.iter().map(ViewportFeature::Cluster));
-    let point_count = v.points.len() + v.clusters.iter().map(|c| c.point_count).sum::<usize>();
-    to_vec(&ViewportBody { kind: "FeatureCollection", features: f, zoom: v.zoom, point_count })
-}
-
-#[derive(Serialize)]
-struct SearchBody<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    features: Vec<PointFeature<'a>>,
-    /// Matches in all, before `limit`.
-    total: usize,
-    facets: &'a Facets,
-    /// The service domains the search text was understood to ask for.
-    understood_domains: Vec<&'static str>,
+    let mut out = open_collection(v.points.len() + v.clusters.len() / 4);
+    features(s, &v.points, &mut out);
+    for (i, c) in v.clusters.iter().enumerate() {
+        if i > 0 || !v.points.is_empty() {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, c).expect("clusters serialise");
+    }
+    out.push(b']');
+    member(&mut out, "zoom", &v.zoom);
+    member(&mut out, "point_count", &(v.points.len() + v.clusters.iter().map(|c| c.point_count).sum::<usize>()));
+    out.push(b'}');
+    out
 }
 
 /// `search`: ranked desks, the total, facet counts and the domains the text was read as.
 pub fn search(s: &Snapshot, a: &SearchAnswer) -> Vec<u8> {
-    to_vec(&SearchBody {
-        kind: "FeatureCollection",
-        features: features(s, &a.hits),
-        total: a.total,
-        facets: &a.facets,
-        understood_domains: a.understood.iter().map(|d| d.code()).collect(),
-    })
+    let mut out = open_collection(a.hits.len());
+    features(s, &a.hits, &mut out);
+    out.push(b']');
+    member(&mut out, "total", &a.total);
+    member(&mut out, "facets", &a.facets);
+    let understood: Vec<&str> = a.understood.iter().map(|d| d.code()).collect();
+    member(&mut out, "understood_domains", &understood);
+    out.push(b'}');
+    out
 }
 
 /// One desk as a Feature.
-pub fn point(p: &ContactPoint) -> Vec<u8> {
-    to_vec(&PointFeature { point: p, distance_m: None })
+pub fn point(s: &Snapshot, ord: u32) -> Vec<u8> {
+    s.desks.feature(ord).to_vec()
 }
 
 #[derive(Serialize)]
@@ -87,9 +86,5 @@ struct DomainsBody<'a> {
 
 /// The taxonomy in one UI language.
 pub fn domains(ui: &str, rtl: bool, list: &[DomainLabel]) -> Vec<u8> {
-    to_vec(&DomainsBody { ui, rtl, domains: list })
-}
-
-fn to_vec(v: &impl Serialize) -> Vec<u8> {
-    serde_json::to_vec(v).expect("answers serialise: no maps with non-string keys, no failing Serialize impls")
+    serde_json::to_vec(&DomainsBody { ui, rtl, domains: list }).expect("domains serialise")
 }

@@ -46,7 +46,7 @@ pub async fn point(State(st): State<AppState>, Path(id): Path<String>, RawQuery(
     params::no_params(q.as_deref())?;
     let s = st.snapshot.load();
     match query::point(&s, &id) {
-        Some(p) => Ok(json(body::point(p), GEOJSON)),
+        Some(ord) => Ok(json(body::point(&s, ord), GEOJSON)),
         None => Err(ApiError::NotFound("no desk has this id".into())),
     }
 }
@@ -64,7 +64,7 @@ pub async fn healthz() -> Response {
 
 pub async fn readyz(State(st): State<AppState>) -> Response {
     let s = st.snapshot.load();
-    let b = serde_json::json!({"status": "ready", "bundle": s.version(), "points": s.points.len(), "source": s.source});
+    let b = serde_json::json!({"status": "ready", "bundle": s.version(), "points": s.len(), "source": s.source});
     json(b.to_string().into_bytes(), JSON)
 }
 

@@ -93,7 +93,7 @@ pub async fn serve(state: AppState, listen: SocketAddr, bundle: Option<PathBuf>)
     let local = listener.local_addr()?;
     {
         let s = state.snapshot.load();
-        tracing::info!(addr = %local, source = %s.source, version = %s.version(), points = s.points.len(), "serving");
+        tracing::info!(addr = %local, source = %s.source, version = %s.version(), points = s.len(), "serving");
     }
     #[cfg(unix)]
     if let Some(dir) = bundle {
@@ -104,7 +104,7 @@ pub async fn serve(state: AppState, listen: SocketAddr, bundle: Option<PathBuf>)
                 let d = dir.clone();
                 match tokio::task::spawn_blocking(move || Snapshot::load(&d)).await {
                     Ok(Ok(s)) => {
-                        tracing::info!(version = %s.version(), points = s.points.len(), "bundle reloaded");
+                        tracing::info!(version = %s.version(), points = s.len(), "bundle reloaded");
                         snap.store(Arc::new(s));
                     }
                     Ok(Err(e)) => tracing::error!(error = %e, "reload failed; still serving the previous bundle"),

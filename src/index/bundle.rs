@@ -2,30 +2,33 @@
 //! server answers from.
 //!
 //! Layout of a bundle directory:
-//! - `manifest.json` — format version, counts, BLAKE3 of `points.geojson`, build time, inputs;
-//! - `points.geojson` — every desk, one feature per line, in ordinal order (rebuildable as input);
-//! - `text/` — the tantivy index, joined to the points by ordinal.
+//! - `manifest.json` — format version, counts, BLAKE3 of the other files, build time, inputs;
+//! - `points.geojson` — every desk, one feature per line, in ordinal order (valid build input, and
+//!   the bytes the API serves);
+//! - `desks.bin` — where each feature starts, each desk's position and filter fields, and the
+//!   language table: what the R-tree is rebuilt from without parsing any JSON;
+//! - `text/` — the tantivy index, joined to the desks by ordinal.
 //!
 //! A bundle is written into a temporary sibling directory and renamed into place only when
-//! complete, so a reader never sees half of one. Loading checks the format version, the hash and
+//! complete, so a reader never sees half of one. Loading checks the format version, the hashes and
 //! the counts before anything is served.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::spatial::SpatialIndex;
+use super::spatial::{Entry, SpatialIndex};
+use super::store::DeskStore;
 use super::text::TextIndex;
 use crate::ingest::{self, Format, InputSummary};
-use crate::model::feature::PointFeature;
 use crate::model::{Audience, ContactPoint, Taxonomy};
 
 /// Version of the on-disk layout; a loader refuses any other.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The default dataset compiled into the binary.
 pub const EMBEDDED_SAMPLE: &[u8] = include_bytes!("../../data/sample.geojson");
@@ -86,8 +89,10 @@ pub struct Manifest {
     pub sportello_version: String,
     /// RFC 3339, UTC.
     pub built_at: String,
-    /// BLAKE3 of `points.geojson`, hex; also the bundle's version string.
+    /// BLAKE3 of `points.geojson`, hex; its first 12 digits are the bundle's version.
     pub content_hash: String,
+    /// BLAKE3 of `desks.bin`, hex.
+    pub desks_hash: String,
     pub counts: Counts,
     pub inputs: Vec<InputSummary>,
     /// Invalid records left out with `--skip-invalid` (0 for a strict build).
@@ -98,8 +103,7 @@ pub struct Manifest {
 pub struct Snapshot {
     pub manifest: Manifest,
     /// Every desk, by ordinal (shared with closures that outlive a borrow, such as search scorers).
-    pub points: Arc<Vec<ContactPoint>>,
-    pub by_id: HashMap<String, u32>,
+    pub desks: Arc<DeskStore>,
     pub spatial: SpatialIndex,
     pub text: TextIndex,
     pub taxonomy: &'static Taxonomy,
@@ -108,18 +112,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn assemble(points: Vec<ContactPoint>, text: TextIndex, manifest: Manifest, source: String) -> Snapshot {
-        let by_id = points.iter().enumerate().map(|(i, p)| (p.id.clone(), i as u32)).collect();
-        let spatial = SpatialIndex::build(&points);
-        Snapshot { manifest, points: Arc::new(points), by_id, spatial, text, taxonomy: Taxonomy::embedded(), source }
-    }
-
     /// Builds a snapshot in memory (text index in RAM) from valid points.
     pub fn in_memory(points: Vec<ContactPoint>, inputs: Vec<InputSummary>, source: &str) -> Result<Snapshot, BundleError> {
         let text = TextIndex::build(&points, None, Taxonomy::embedded(), &mut |_| {})?;
-        let hash = hash_points(&points)?;
-        let manifest = manifest(&points, inputs, 0, hash);
-        Ok(Self::assemble(points, text, manifest, source.to_string()))
+        let desks = DeskStore::from_points(&points);
+        let (entries, langs) = SpatialIndex::entries(&points);
+        let desks_bin = encode_desks(&desks, &entries, &langs);
+        let manifest = manifest(&points, inputs, 0, &desks, &desks_bin);
+        Ok(Snapshot {
+            manifest,
+            desks: Arc::new(desks),
+            spatial: SpatialIndex::from_entries(entries, langs),
+            text,
+            taxonomy: Taxonomy::embedded(),
+            source: source.to_string(),
+        })
     }
 
     /// The embedded illustrative dataset, indexed in memory.
@@ -148,81 +155,158 @@ impl Snapshot {
             return Err(BundleError::Version { path: dir.to_path_buf(), found });
         }
         let manifest: Manifest = serde_json::from_value(version).map_err(|e| corrupt(format!("manifest.json: {e}")))?;
-        let ppath = dir.join("points.geojson");
-        let bytes = std::fs::read(&ppath).map_err(io(&ppath))?;
-        let hash = blake3::hash(&bytes).to_hex().to_string();
-        if hash != manifest.content_hash {
-            return Err(corrupt("points.geojson does not match the manifest's content_hash".into()));
-        }
-        let mut ing = ingest::Ingester::new();
-        ing.read_bytes(&ppath.display().to_string(), Format::GeoJson, &bytes, &mut |_| {});
-        let ing = ing.finish();
-        if let Some(p) = ing.problems.first() {
-            return Err(corrupt(format!("{p}")));
-        }
-        if ing.points.len() != manifest.counts.points {
+
+        let read_checked = |name: &str, hash: &str| -> Result<Vec<u8>, BundleError> {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            if hash_of(&bytes) != hash {
+                return Err(corrupt(format!("{name} does not match its hash in the manifest")));
+            }
+            Ok(bytes)
+        };
+        let geojson = read_checked("points.geojson", &manifest.content_hash)?;
+        let desks_bin = read_checked("desks.bin", &manifest.desks_hash)?;
+        let decoded = decode_desks(&desks_bin).map_err(|e| corrupt(format!("desks.bin: {e}")))?;
+        if decoded.positions.len() != manifest.counts.points {
             return Err(corrupt(format!(
-                "manifest counts {} points, points.geojson holds {}",
+                "manifest counts {} desks, desks.bin holds {}",
                 manifest.counts.points,
-                ing.points.len()
+                decoded.positions.len()
             )));
         }
+        let desks = DeskStore::from_parts(geojson, decoded.offsets, decoded.positions)
+            .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
         let text = TextIndex::open(&dir.join("text"), Taxonomy::embedded())?;
-        if text.num_docs() as usize != ing.points.len() {
-            return Err(corrupt(format!("text index holds {} documents for {} points", text.num_docs(), ing.points.len())));
+        if text.num_docs() as usize != desks.len() {
+            return Err(corrupt(format!("text index holds {} documents for {} desks", text.num_docs(), desks.len())));
         }
-        Ok(Self::assemble(ing.points, text, manifest, dir.display().to_string()))
+        Ok(Snapshot {
+            manifest,
+            desks: Arc::new(desks),
+            spatial: SpatialIndex::from_entries(decoded.entries, decoded.langs),
+            text,
+            taxonomy: Taxonomy::embedded(),
+            source: dir.display().to_string(),
+        })
     }
 
     /// The bundle's version: the first 12 hex digits of its content hash.
     pub fn version(&self) -> &str {
         &self.manifest.content_hash[..12.min(self.manifest.content_hash.len())]
     }
+
+    /// Number of desks.
+    pub fn len(&self) -> usize {
+        self.desks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.desks.is_empty()
+    }
 }
 
-fn manifest(points: &[ContactPoint], inputs: Vec<InputSummary>, skipped: usize, hash: String) -> Manifest {
+fn hash_of(bytes: &[u8]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update_rayon(bytes);
+    h.finalize().to_hex().to_string()
+}
+
+fn manifest(points: &[ContactPoint], inputs: Vec<InputSummary>, skipped: usize, desks: &DeskStore, desks_bin: &[u8]) -> Manifest {
     Manifest {
         format_version: FORMAT_VERSION,
         sportello_version: env!("CARGO_PKG_VERSION").to_string(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        content_hash: hash,
+        content_hash: hash_of(desks.geojson()),
+        desks_hash: hash_of(desks_bin),
         counts: Counts::of(points),
         inputs,
         skipped_invalid: skipped,
     }
 }
 
-/// Writes the points as a FeatureCollection, one feature per line, and returns the BLAKE3 hash.
-fn write_points(points: &[ContactPoint], out: impl Write) -> std::io::Result<String> {
-    struct Hashing<W> {
-        inner: W,
-        hasher: blake3::Hasher,
+const DESKS_MAGIC: &[u8; 8] = b"SPTLDSK1";
+
+/// `desks.bin`, little-endian: magic, desk count (u64), language table (u32 count, then each code
+/// as u8 length + bytes), feature offsets ((count + 1) × u64), positions (count × f64 lat, f64
+/// lon), filter fields (count × u64 language mask, u32 domain mask, u8 audience).
+fn encode_desks(desks: &DeskStore, entries: &[Entry], langs: &[String]) -> Vec<u8> {
+    let n = desks.len();
+    let mut out = Vec::with_capacity(16 + n * 45);
+    out.extend_from_slice(DESKS_MAGIC);
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+    out.extend_from_slice(&(langs.len() as u32).to_le_bytes());
+    for l in langs {
+        out.push(l.len() as u8);
+        out.extend_from_slice(l.as_bytes());
     }
-    impl<W: Write> Write for Hashing<W> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let n = self.inner.write(buf)?;
-            self.hasher.update(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            self.inner.flush()
-        }
+    for o in desks.offsets() {
+        out.extend_from_slice(&o.to_le_bytes());
     }
-    let mut w = Hashing { inner: out, hasher: blake3::Hasher::new() };
-    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
-    for (i, p) in points.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b",\n")?;
-        }
-        serde_json::to_writer(&mut w, &PointFeature { point: p, distance_m: None })?;
+    for p in desks.positions() {
+        out.extend_from_slice(&p[0].to_le_bytes());
+        out.extend_from_slice(&p[1].to_le_bytes());
     }
-    w.write_all(b"\n]}\n")?;
-    w.flush()?;
-    Ok(w.hasher.finalize().to_hex().to_string())
+    for e in entries {
+        out.extend_from_slice(&e.langs.to_le_bytes());
+        out.extend_from_slice(&e.domains.to_le_bytes());
+        out.push(match e.audience {
+            Audience::Public => 0,
+            Audience::Unions => 1,
+        });
+    }
+    out
 }
 
-fn hash_points(points: &[ContactPoint]) -> Result<String, BundleError> {
-    write_points(points, std::io::sink()).map_err(|e| BundleError::Other(e.to_string()))
+struct DecodedDesks {
+    langs: Vec<String>,
+    offsets: Vec<u64>,
+    positions: Vec<[f64; 2]>,
+    entries: Vec<Entry>,
+}
+
+fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
+    let mut at = 0usize;
+    let mut take = |len: usize| -> Result<&[u8], String> {
+        let s = b.get(at..at + len).ok_or("truncated")?;
+        at += len;
+        Ok(s)
+    };
+    if take(8)? != DESKS_MAGIC {
+        return Err("not a desks file".into());
+    }
+    let u64_of = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+    let n = u64_of(take(8)?) as usize;
+    let nl = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    let mut langs = Vec::with_capacity(nl);
+    for _ in 0..nl {
+        let len = take(1)?[0] as usize;
+        langs.push(String::from_utf8(take(len)?.to_vec()).map_err(|_| "language code is not UTF-8")?);
+    }
+    let offsets = take((n + 1) * 8)?.chunks_exact(8).map(u64_of).collect();
+    let positions: Vec<[f64; 2]> = take(n * 16)?
+        .chunks_exact(16)
+        .map(|c| [f64::from_le_bytes(c[..8].try_into().expect("8")), f64::from_le_bytes(c[8..].try_into().expect("8"))])
+        .collect();
+    let fields = take(n * 13)?;
+    let mut entries = Vec::with_capacity(n);
+    for (i, c) in fields.chunks_exact(13).enumerate() {
+        let audience = match c[12] {
+            0 => Audience::Public,
+            1 => Audience::Unions,
+            other => return Err(format!("desk {i}: audience byte {other}")),
+        };
+        let [lat, lon] = positions[i];
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            return Err(format!("desk {i}: position out of range"));
+        }
+        let langs_mask = u64_of(&c[..8]);
+        let domains = u32::from_le_bytes(c[8..12].try_into().expect("4"));
+        entries.push(SpatialIndex::entry(i as u32, lat, lon, langs_mask, domains, audience));
+    }
+    if at != b.len() {
+        return Err("trailing bytes".into());
+    }
+    Ok(DecodedDesks { langs, offsets, positions, entries })
 }
 
 /// Progress callbacks of a build: a phase name and a total, then increments.
@@ -258,11 +342,15 @@ pub fn write(
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent).map_err(io(&parent))?;
 
     progress.phase("writing points", points.len() as u64);
-    let ppath = tmp.path().join("points.geojson");
-    let file = File::create(&ppath).map_err(io(&ppath))?;
-    let mut bw = BufWriter::with_capacity(1 << 20, file);
-    let hash = write_points(points, &mut bw).map_err(io(&ppath))?;
-    bw.into_inner().map_err(|e| BundleError::Io { path: ppath.clone(), source: e.into_error() })?.sync_all().map_err(io(&ppath))?;
+    let desks = DeskStore::from_points(points);
+    let (entries, langs) = SpatialIndex::entries(points);
+    let desks_bin = encode_desks(&desks, &entries, &langs);
+    for (name, bytes) in [("points.geojson", desks.geojson()), ("desks.bin", &desks_bin[..])] {
+        let path = tmp.path().join(name);
+        let mut f = File::create(&path).map_err(io(&path))?;
+        f.write_all(bytes).map_err(io(&path))?;
+        f.sync_all().map_err(io(&path))?;
+    }
     progress.inc(points.len() as u64);
 
     progress.phase("indexing text", points.len() as u64);
@@ -270,7 +358,7 @@ pub fn write(
     std::fs::create_dir(&tdir).map_err(io(&tdir))?;
     TextIndex::build(points, Some(&tdir), Taxonomy::embedded(), &mut |n| progress.inc(n))?;
 
-    let manifest = manifest(points, inputs, skipped, hash);
+    let manifest = manifest(points, inputs, skipped, &desks, &desks_bin);
     let mpath = tmp.path().join("manifest.json");
     let mut mf = File::create(&mpath).map_err(io(&mpath))?;
     serde_json::to_writer_pretty(&mut mf, &manifest).map_err(|e| BundleError::Other(e.to_string()))?;

@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod spatial;
+pub mod store;
 pub mod text;
 
 pub use bundle::{BundleError, Manifest, Snapshot};

@@ -166,6 +166,12 @@ pub struct SpatialIndex {
 impl SpatialIndex {
     /// Builds the tree; the 63 most common languages get a bit each, the rest share [`RARE_BIT`].
     pub fn build(points: &[ContactPoint]) -> Self {
+        let (entries, langs) = Self::entries(points);
+        Self::from_entries(entries, langs)
+    }
+
+    /// The tree's elements for `points`, by ordinal, and the language table (codes by bit).
+    pub fn entries(points: &[ContactPoint]) -> (Vec<Entry>, Vec<String>) {
         let mut freq: HashMap<&str, usize> = HashMap::new();
         for p in points {
             for l in &p.languages {
@@ -180,21 +186,28 @@ impl SpatialIndex {
             .iter()
             .enumerate()
             .map(|(ord, p)| {
-                let xyz = unit_xyz(p.position.lat.degrees(), p.position.lon.degrees());
                 let langs = p.languages.iter().fold(0u64, |m, l| {
                     m | lang_bits.get(l.as_str()).map_or(RARE_BIT, |&b| 1u64 << b)
                 });
                 let domains = p.domains.iter().fold(0u32, |m, d| m | (1 << d.index()));
-                Entry {
-                    xyz: [xyz[0] as f32, xyz[1] as f32, xyz[2] as f32],
-                    ord: ord as u32,
-                    langs,
-                    domains,
-                    audience: p.audience,
-                }
+                Self::entry(ord as u32, p.position.lat.degrees(), p.position.lon.degrees(), langs, domains, p.audience)
             })
             .collect();
+        let mut table: Vec<(String, u8)> = lang_bits.into_iter().collect();
+        table.sort_by_key(|(_, b)| *b);
+        (entries, table.into_iter().map(|(l, _)| l).collect())
+    }
+
+    /// Builds the tree from its elements and the language table (codes by bit).
+    pub fn from_entries(entries: Vec<Entry>, langs: Vec<String>) -> Self {
+        let lang_bits = langs.into_iter().enumerate().map(|(i, l)| (l, i as u8)).collect();
         Self { tree: RTree::bulk_load(entries), lang_bits }
+    }
+
+    /// The element of a desk at (`lat`, `lon`) in degrees with the given filter fields.
+    pub fn entry(ord: u32, lat: f64, lon: f64, langs: u64, domains: u32, audience: Audience) -> Entry {
+        let xyz = unit_xyz(lat, lon);
+        Entry { xyz: [xyz[0] as f32, xyz[1] as f32, xyz[2] as f32], ord, langs, domains, audience }
     }
 
     pub fn len(&self) -> usize {

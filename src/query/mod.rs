@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::index::Snapshot;
 use crate::index::spatial::{AudienceFilter, Entry, Filter};
 use crate::index::text::{Adjust, Facets, TextFilter};
-use crate::model::{ContactPoint, Domain, GeoPoint};
+use crate::model::Domain;
 pub use params::{DomainsRequest, Filters, NearestRequest, ParamError, SearchRequest, ViewportRequest};
 pub use viewport::{Viewport, viewport};
 
@@ -36,9 +36,10 @@ pub enum QueryError {
 fn predicate<'a>(s: &'a Snapshot, f: &'a Filters, now: DateTime<Utc>) -> impl FnMut(&Entry) -> bool + 'a {
     let compiled: Filter = s.spatial.filter(&f.langs, &f.domains, f.audience);
     move |e: &Entry| {
-        let p = &s.points[e.ord as usize];
-        compiled.matches(e, || compiled.rare_langs().iter().any(|l| p.speaks(l)))
-            && (!f.open_now || open::is_open(p, now))
+        compiled.matches(e, || {
+            let p = s.desks.desk(e.ord);
+            compiled.rare_langs().iter().any(|l| p.speaks(l))
+        }) && (!f.open_now || open::is_open(&s.desks.desk(e.ord), now))
     }
 }
 
@@ -47,7 +48,7 @@ pub fn nearest(s: &Snapshot, r: &NearestRequest, now: DateTime<Utc>) -> Vec<Hit>
     let at = r.at;
     s.spatial
         .nearest(at.lat.degrees(), at.lon.degrees(), r.k, r.max_m, predicate(s, &r.filters, now), |ord| {
-            at.distance_m(&s.points[ord as usize].position)
+            s.desks.distance_m(&at, ord)
         })
         .into_iter()
         .map(|(ord, d)| Hit { ord, distance_m: Some(d) })
@@ -79,15 +80,14 @@ pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<Sea
             AudienceFilter::All => None,
         },
     };
-    let points: Arc<Vec<ContactPoint>> = s.points.clone();
     let keep = r.filters.open_now.then(|| {
-        let points = points.clone();
-        Arc::new(move |ord: u32| open::is_open(&points[ord as usize], now)) as Arc<dyn Fn(u32) -> bool + Send + Sync>
+        let desks = s.desks.clone();
+        Arc::new(move |ord: u32| open::is_open(&desks.desk(ord), now)) as Arc<dyn Fn(u32) -> bool + Send + Sync>
     });
     let weight = r.at.map(|at| {
-        let points = points.clone();
+        let desks = s.desks.clone();
         Arc::new(move |ord: u32| {
-            let km = at.distance_m(&points[ord as usize].position) / 1000.0;
+            let km = desks.distance_m(&at, ord) / 1000.0;
             (1.0 / (1.0 + km / DISTANCE_HALF_KM)) as f32
         }) as Arc<dyn Fn(u32) -> f32 + Send + Sync>
     });
@@ -95,15 +95,15 @@ pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<Sea
     let hits = result
         .hits
         .iter()
-        .map(|h| Hit { ord: h.ord, distance_m: r.at.map(|at| at.distance_m(&s.points[h.ord as usize].position)) })
+        .map(|h| Hit { ord: h.ord, distance_m: r.at.map(|at| s.desks.distance_m(&at, h.ord)) })
         .collect();
     let understood = r.q.as_deref().map(|q| s.text.expand_domains(q).into_iter().map(|(d, _)| d).collect()).unwrap_or_default();
     Ok(SearchAnswer { hits, total: result.total, facets: result.facets, understood })
 }
 
-/// One desk by id.
-pub fn point<'a>(s: &'a Snapshot, id: &str) -> Option<&'a ContactPoint> {
-    s.by_id.get(id).map(|&ord| &s.points[ord as usize])
+/// One desk by id: its ordinal.
+pub fn point(s: &Snapshot, id: &str) -> Option<u32> {
+    s.desks.ord_of(id)
 }
 
 /// A domain with its label in the requested UI language.
@@ -129,11 +129,6 @@ pub fn domains(s: &Snapshot, r: &DomainsRequest) -> (String, bool, Vec<DomainLab
         })
         .collect();
     (ui, rtl, list)
-}
-
-/// A convenience for callers that have a position: the distance from it to desk `ord`.
-pub fn distance_to(s: &Snapshot, at: &GeoPoint, ord: u32) -> f64 {
-    at.distance_m(&s.points[ord as usize].position)
 }
 
 #[cfg(test)]

@@ -48,8 +48,8 @@ pub fn fitting_zoom(lon_span: f64) -> u8 {
 pub fn viewport(s: &Snapshot, r: &ViewportRequest, now: DateTime<Utc>) -> Viewport {
     let zoom = r.zoom.unwrap_or_else(|| fitting_zoom(r.bbox.lon_span()));
     let lon_lat = |ord: u32| {
-        let p = &s.points[ord as usize].position;
-        (p.lon.degrees(), p.lat.degrees())
+        let (lat, lon) = s.desks.lat_lon(ord);
+        (lon, lat)
     };
     let mut ords: Vec<u32> = s.spatial.within(r.bbox, predicate(s, &r.filters, now), lon_lat).map(|e| e.ord).collect();
     ords.sort_unstable();

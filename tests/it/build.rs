@@ -55,8 +55,8 @@ fn skip_invalid_builds_the_valid_records_and_still_lists_the_rest() {
     let stderr = String::from_utf8(res.stderr).unwrap();
     assert_eq!(stderr.lines().filter(|l| l.starts_with("mixed.csv")).count(), 4);
     let s = Snapshot::load(&target).unwrap();
-    assert_eq!(s.points.len(), 1);
-    assert_eq!(s.points[0].id, "it-csv-1");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.desks.desk(0).id, "it-csv-1");
     assert_eq!(s.manifest.skipped_invalid, 3);
 }
 
@@ -68,10 +68,10 @@ fn sample_bundle_is_reproducible_round_trips_and_replaces_atomically() {
     let res = build(&root(), &["--input", sample.to_str().unwrap(), "--out", a.to_str().unwrap()]);
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let s = Snapshot::load(&a).unwrap();
-    assert_eq!(s.points.len(), 72);
+    assert_eq!(s.len(), 72);
     assert_eq!(s.manifest.counts.points, 72);
     assert_eq!(s.manifest.counts.public + s.manifest.counts.unions, 72);
-    assert_eq!(s.manifest.format_version, 1);
+    assert_eq!(s.manifest.format_version, 2);
     assert_eq!(s.manifest.inputs[0].records, 72);
 
     // The bundle's points file is itself valid input and rebuilds to the same content.
@@ -114,7 +114,7 @@ fn a_damaged_or_foreign_bundle_is_refused_on_load() {
     assert!(err.contains("damaged"), "{err}");
 
     let manifest = a.join("manifest.json");
-    let m = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    let m = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 2", "\"format_version\": 99");
     std::fs::write(&manifest, m).unwrap();
     let err = Snapshot::load(&a).err().expect("future format refused").to_string();
     assert!(err.contains("format 99"), "{err}");
@@ -151,7 +151,7 @@ fn synth_is_deterministic_and_builds() {
     let res = build(dir.path(), &["--input", f1.to_str().unwrap(), "--out", b.to_str().unwrap()]);
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let s = Snapshot::load(&b).unwrap();
-    assert_eq!(s.points.len(), 2000);
+    assert_eq!(s.len(), 2000);
     // About 1 in 16 desks speak Tigrinya: the benchmarks' selective language filter.
     let ti = s.manifest.counts.languages["ti"] as f64 / 2000.0;
     assert!((0.045..0.08).contains(&ti), "ti share {ti}");

@@ -71,7 +71,7 @@ fn family_reunification_in_four_languages_finds_family_reunification_desks() {
         assert!(!a.hits.is_empty(), "{q}: no hits");
         let s = embedded();
         for h in &a.hits {
-            let p = &s.points[h.ord as usize];
+            let p = s.desks.desk(h.ord);
             assert!(p.domains.contains(&Domain::FamilyReunification), "{q}: {} lacks the domain", p.id);
             assert!(h.distance_m.is_some(), "{q}: a position was given, so every hit has a distance");
         }
@@ -90,19 +90,20 @@ fn stemming_matches_inflected_forms() {
 #[test]
 fn filters_apply_before_the_limit_and_facets_count_every_match() {
     let s = embedded();
+    let desks = crate::support::all_desks(&s);
     let f = Filters { langs: vec!["ti".into()], audience: AudienceFilter::All, ..Filters::default() };
     let a = search(Some("lavoro"), None, 1, f.clone());
-    let speakers = s.points.iter().filter(|p| p.speaks("ti")).count();
+    let speakers = desks.iter().filter(|p| p.speaks("ti")).count();
     assert!(speakers > 0);
     for h in &a.hits {
-        assert!(s.points[h.ord as usize].speaks("ti"));
+        assert!(desks[h.ord as usize].speaks("ti"));
     }
     // With no text, the filter alone decides, and the facets count all matches.
     let all = search(None, None, 100, f);
     assert_eq!(all.total, speakers);
     assert_eq!(all.facets.languages.get("ti").copied(), Some(speakers as u64));
     let mut by_domain: BTreeMap<String, u64> = BTreeMap::new();
-    for p in s.points.iter().filter(|p| p.speaks("ti")) {
+    for p in desks.iter().filter(|p| p.speaks("ti")) {
         for d in &p.domains {
             *by_domain.entry(d.code().to_string()).or_default() += 1;
         }

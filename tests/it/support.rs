@@ -78,3 +78,8 @@ pub fn minimal_desk(id: &str, lat: f64, lon: f64) -> ContactPoint {
         updated: None,
     }
 }
+
+/// Every desk of a snapshot as full records, by ordinal (parsed back from the store).
+pub fn all_desks(s: &Snapshot) -> Vec<ContactPoint> {
+    (0..s.len() as u32).map(|i| s.desks.desk(i)).collect()
+}

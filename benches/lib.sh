@@ -1,0 +1,204 @@
+# shellcheck shell=bash
+# Shared functions of benches/load.sh and benches/postgis.sh (sourced, not run).
+#
+# Conventions: the caller has `set -euo pipefail` and has cd'd to the repository root.
+# Everything generated goes under target/bench-data/ (git-ignored, reused between runs).
+
+BENCH_DIR=benches
+DATA_DIR=target/bench-data
+TOOLS_DIR=target/tools
+BIN=target/release/sportello
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+  printf '[bench] ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# --- installing what the benchmarks need -------------------------------------------------------
+
+APT_UPDATED=0
+# apt_install PKG...: installs Debian packages, running `apt-get update` once per script run.
+apt_install() {
+  [[ $(id -u) -eq 0 ]] || die "installing $* needs root (run as root or install it yourself)"
+  if [[ $APT_UPDATED -eq 0 ]]; then
+    log "apt-get update"
+    apt-get update -qq >&2 || die "apt-get update failed: cannot install $*"
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || die "apt-get install $* failed"
+}
+
+ensure_wrk() {
+  command -v wrk >/dev/null 2>&1 && return
+  apt_install wrk
+  command -v wrk >/dev/null 2>&1 || die "wrk is still missing after installing it"
+}
+
+ensure_curl() {
+  command -v curl >/dev/null 2>&1 && return
+  apt_install curl
+}
+
+# --- building and the benchmark data -----------------------------------------------------------
+
+build_release() {
+  # The target dir is shared: cargo may wait on its lock, which is fine.
+  log "cargo build --release"
+  cargo build --release >&2 || die "cargo build --release failed"
+}
+
+# ensure_data COUNT SEED: sets DATA_GEOJSON and DATA_BUNDLE, generating them once per COUNT and SEED.
+# The same files serve load.sh and postgis.sh, so both benchmark exactly the same desks.
+ensure_data() {
+  local count=$1 seed=$2
+  mkdir -p "$DATA_DIR"
+  DATA_GEOJSON="$DATA_DIR/synth-n$count-s$seed.geojson"
+  DATA_BUNDLE="$DATA_DIR/bundle-n$count-s$seed"
+  if [[ ! -s $DATA_GEOJSON ]]; then
+    log "synth --count $count --seed $seed"
+    # Written aside and renamed, so an interrupted run never leaves a truncated file to reuse.
+    "$BIN" synth --count "$count" --seed "$seed" --out "$DATA_GEOJSON.tmp" || die "synth failed"
+    mv "$DATA_GEOJSON.tmp" "$DATA_GEOJSON"
+    rm -rf "$DATA_BUNDLE" # a bundle of older data must not be reused
+  fi
+  # A bundle from an older binary may no longer load (format change): rebuild it then.
+  if [[ -f $DATA_BUNDLE/manifest.json ]] &&
+    "$BIN" query --bundle "$DATA_BUNDLE" nearest 'lat=45.46&lon=9.19&k=1' >/dev/null 2>&1; then
+    log "reusing $DATA_BUNDLE"
+  else
+    log "build --input $DATA_GEOJSON --out $DATA_BUNDLE"
+    rm -rf "$DATA_BUNDLE"
+    "$BIN" build --input "$DATA_GEOJSON" --out "$DATA_BUNDLE" >&2 || die "build of the bundle failed"
+  fi
+}
+
+# --- pinning: server and load generator on separate cores --------------------------------------
+
+# Sets SERVER_PIN and CLIENT_PIN (command prefixes, possibly empty) and PIN_NOTE.
+setup_pinning() {
+  if [[ $(nproc) -ge 2 ]] && command -v taskset >/dev/null 2>&1; then
+    SERVER_PIN=(taskset -c 0)
+    CLIENT_PIN=(taskset -c 1)
+    PIN_NOTE="server on core 0, client on core 1"
+  else
+    SERVER_PIN=()
+    CLIENT_PIN=()
+    PIN_NOTE="UNPINNED: fewer than 2 cores (or no taskset); server and client share the CPU"
+  fi
+  log "$PIN_NOTE"
+}
+
+machine_line() {
+  local model
+  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+  printf 'machine: %s cores (nproc), %s, %s GiB RAM\n' "$(nproc)" "${model:-unknown CPU}" \
+    "$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
+}
+
+# free_port START: prints the first TCP port from START on that nothing listens on (loopback).
+free_port() {
+  local port=$1
+  # A successful connect means the port is taken (e.g. by someone's dev server on 8080).
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
+
+# --- our server --------------------------------------------------------------------------------
+
+SERVER_PID=
+# start_server BUNDLE: starts sportello pinned to the server core; sets SERVER_URL and SERVER_CMD.
+start_server() {
+  local bundle=$1 port
+  port=$(free_port 18080)
+  SERVER_URL="http://127.0.0.1:$port"
+  # The access log writes one line per request at `info`; the benchmark measures the queries,
+  # so it runs at `warn` unless RUST_LOG says otherwise.
+  SERVER_CMD="RUST_LOG=${RUST_LOG:-warn} ${SERVER_PIN[*]} $BIN serve --bundle $bundle --listen 127.0.0.1:$port"
+  log "$SERVER_CMD"
+  RUST_LOG=${RUST_LOG:-warn} "${SERVER_PIN[@]}" "$BIN" serve --bundle "$bundle" --listen "127.0.0.1:$port" \
+    2>>"$DATA_DIR/server.log" &
+  SERVER_PID=$!
+  wait_ready "$SERVER_URL/readyz" 600
+}
+
+# wait_ready URL TIMEOUT_S: waits for 200 from URL; fails early if the server process died.
+wait_ready() {
+  local url=$1 timeout=$2 i
+  for ((i = 0; i < timeout * 10; i++)); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+      log "ready: $(curl -fsS "$url")"
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited before it was ready (see $DATA_DIR/server.log)"
+    sleep 0.1
+  done
+  die "the server was not ready after ${timeout}s (see $DATA_DIR/server.log)"
+}
+
+stop_server() {
+  [[ -n $SERVER_PID ]] || return 0
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    # Graceful shutdown waits for open connections; do not wait forever.
+    local i
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  fi
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+
+# --- wrk ---------------------------------------------------------------------------------------
+
+# run_wrk NAME DURATION CONNECTIONS OUTFILE: runs wrk on $SERVER_URL with benches/wrk/NAME.lua and
+# sets WRK_RPS, WRK_P99_MS, WRK_NON2XX, WRK_SOCKET_ERRORS and WRK_CMD. The raw output is kept.
+run_wrk() {
+  local name=$1 duration=$2 conns=$3 out=$4
+  local -a cmd=("${CLIENT_PIN[@]}" wrk -t1 "-c$conns" "-d${duration}s" --latency -s "$BENCH_DIR/wrk/$name.lua" "$SERVER_URL")
+  WRK_CMD="${cmd[*]}"
+  "${cmd[@]}" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+  parse_wrk "$out"
+}
+
+# parse_wrk FILE: reads requests/sec, the 99% latency (in ms), non-2xx answers and socket errors.
+parse_wrk() {
+  local f=$1
+  WRK_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$f")
+  WRK_P99_MS=$(awk '$1 == "99%" { print to_ms($2) }
+    function to_ms(v,  n) {
+      n = v + 0
+      if (v ~ /us$/) return n / 1000
+      if (v ~ /ms$/) return n
+      if (v ~ /m$/) return n * 60000
+      if (v ~ /s$/) return n * 1000
+      return n
+    }' "$f")
+  WRK_NON2XX=$(awk -F: '/Non-2xx or 3xx responses/ { gsub(/ /, "", $2); print $2 }' "$f")
+  WRK_NON2XX=${WRK_NON2XX:-0}
+  # "Socket errors: connect 0, read 0, write 0, timeout 0" -> the sum.
+  WRK_SOCKET_ERRORS=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$f")
+  WRK_SOCKET_ERRORS=${WRK_SOCKET_ERRORS:-0}
+  WRK_RPS=${WRK_RPS:-0}
+  WRK_P99_MS=${WRK_P99_MS:-nan}
+}
+
+# --- small statistics --------------------------------------------------------------------------
+
+# median X...: the median of the numbers given.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+    END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# ratio A B: A / B with 3 decimals ("nan" when B is 0).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f\n", a / b }'; }
+
+# fmt_int X...: numbers rounded to integers, joined with ", ".
+fmt_int() { printf '%s\n' "$@" | awk '{ printf "%s%.0f", (NR > 1 ? ", " : ""), $1 } END { print "" }'; }

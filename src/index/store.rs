@@ -1,0 +1,154 @@
+//! The desk store: every desk's GeoJSON Feature, serialised once (at build), kept as bytes and
+//! served as they are; a flat table of positions for exact distances; and the id → ordinal map.
+//! Answers are assembled by copying these bytes and splicing in `distance_m`, so no record is
+//! parsed or re-serialised per request. A full [`ContactPoint`] is parsed back only for the rare
+//! checks that need one (opening hours, languages without a filter bit).
+
+use std::collections::HashMap;
+
+use crate::model::feature::PointFeature;
+use crate::model::{ContactPoint, GeoPoint};
+
+/// All desks of one snapshot, by ordinal.
+pub struct DeskStore {
+    /// A GeoJSON FeatureCollection, one feature per line (the bundle's `points.geojson`).
+    geojson: Vec<u8>,
+    /// Where the first feature starts, then where each feature ends; the next one starts after
+    /// the separator `,\n`.
+    offsets: Vec<u64>,
+    /// (latitude, longitude) in degrees, by ordinal.
+    positions: Vec<[f64; 2]>,
+    ids: HashMap<Box<str>, u32>,
+}
+
+/// Why stored bytes do not make a desk store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("feature {0} is not where the index says it is")]
+    Misplaced(usize),
+    #[error("duplicate id `{0}`")]
+    DuplicateId(String),
+    #[error("{0} offsets for {1} positions")]
+    Counts(usize, usize),
+}
+
+const PREFIX: &[u8] = b"{\"type\":\"Feature\",\"id\":\"";
+const HEADER: &[u8] = b"{\"type\":\"FeatureCollection\",\"features\":[\n";
+const SEP: &[u8] = b",\n";
+
+/// Where feature `i` starts.
+fn start_of(offsets: &[u64], i: usize) -> usize {
+    if i == 0 { offsets[0] as usize } else { offsets[i] as usize + SEP.len() }
+}
+
+impl DeskStore {
+    /// Serialises `points` as the bundle's `points.geojson` and indexes it.
+    pub fn from_points(points: &[ContactPoint]) -> DeskStore {
+        let mut geojson = Vec::with_capacity(points.len() * 700 + 64);
+        let mut offsets = Vec::with_capacity(points.len() + 1);
+        geojson.extend_from_slice(HEADER);
+        offsets.push(geojson.len() as u64);
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                geojson.extend_from_slice(SEP);
+            }
+            serde_json::to_writer(&mut geojson, &PointFeature { point: p, distance_m: None })
+                .expect("writing to a Vec cannot fail");
+            offsets.push(geojson.len() as u64);
+        }
+        geojson.extend_from_slice(b"\n]}\n");
+        let positions = points.iter().map(|p| [p.position.lat.degrees(), p.position.lon.degrees()]).collect();
+        DeskStore::from_parts(geojson, offsets, positions).expect("freshly written features are well placed")
+    }
+
+    /// Rebuilds a store from a bundle's parts, checking that every offset starts a feature.
+    pub fn from_parts(geojson: Vec<u8>, offsets: Vec<u64>, positions: Vec<[f64; 2]>) -> Result<DeskStore, StoreError> {
+        if offsets.len() != positions.len() + 1 {
+            return Err(StoreError::Counts(offsets.len(), positions.len()));
+        }
+        let mut ids = HashMap::with_capacity(positions.len());
+        for i in 0..positions.len() {
+            if i > 0 && geojson.get(offsets[i] as usize..).is_none_or(|rest| !rest.starts_with(SEP)) {
+                return Err(StoreError::Misplaced(i));
+            }
+            let (start, end) = (start_of(&offsets, i), offsets[i + 1] as usize);
+            let frag = geojson
+                .get(start..end)
+                .filter(|f| f.starts_with(PREFIX) && f.ends_with(b"}}"))
+                .ok_or(StoreError::Misplaced(i))?;
+            let rest = &frag[PREFIX.len()..];
+            let len = rest.iter().position(|&b| b == b'"').ok_or(StoreError::Misplaced(i))?;
+            let id = std::str::from_utf8(&rest[..len]).map_err(|_| StoreError::Misplaced(i))?;
+            if ids.insert(id.into(), i as u32).is_some() {
+                return Err(StoreError::DuplicateId(id.to_string()));
+            }
+        }
+        Ok(DeskStore { geojson, offsets, positions, ids })
+    }
+
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// The whole FeatureCollection, as written to `points.geojson`.
+    pub fn geojson(&self) -> &[u8] {
+        &self.geojson
+    }
+
+    pub fn offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+
+    pub fn positions(&self) -> &[[f64; 2]] {
+        &self.positions
+    }
+
+    /// Desk `ord`'s GeoJSON Feature, as bytes.
+    pub fn feature(&self, ord: u32) -> &[u8] {
+        let i = ord as usize;
+        &self.geojson[start_of(&self.offsets, i)..self.offsets[i + 1] as usize]
+    }
+
+    /// Desk `ord`'s (latitude, longitude) in degrees.
+    pub fn lat_lon(&self, ord: u32) -> (f64, f64) {
+        let p = self.positions[ord as usize];
+        (p[0], p[1])
+    }
+
+    /// Great-circle distance in metres from `at` to desk `ord`.
+    pub fn distance_m(&self, at: &GeoPoint, ord: u32) -> f64 {
+        let (lat, lon) = self.lat_lon(ord);
+        crate::model::haversine_m(at.lat.degrees(), at.lon.degrees(), lat, lon)
+    }
+
+    pub fn ord_of(&self, id: &str) -> Option<u32> {
+        self.ids.get(id).copied()
+    }
+
+    /// Desk `ord` as a full record, parsed from its stored feature (for the rare checks that
+    /// need more than the index holds).
+    pub fn desk(&self, ord: u32) -> ContactPoint {
+        let v: serde_json::Value = serde_json::from_slice(self.feature(ord)).expect("stored features are JSON");
+        crate::ingest::validate::feature(&v).unwrap_or_else(|e| panic!("stored feature {ord} is invalid: {e:?}"))
+    }
+
+    /// Appends desk `ord`'s feature to `out`, with `distance_m` (rounded metres) when given.
+    pub fn write_feature(&self, ord: u32, distance_m: Option<f64>, out: &mut Vec<u8>) {
+        let f = self.feature(ord);
+        match distance_m {
+            // A stored feature ends with `}}`: the close of `properties`, then of the feature.
+            Some(d) => {
+                out.extend_from_slice(&f[..f.len() - 2]);
+                out.extend_from_slice(b",\"distance_m\":");
+                let mut buf = itoa::Buffer::new();
+                out.extend_from_slice(buf.format(d.round() as u64).as_bytes());
+                out.extend_from_slice(b"}}");
+            }
+            None => out.extend_from_slice(f),
+        }
+    }
+}
