@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # variables set here are read by the scripts that source it
 # Shared functions of benches/load.sh and benches/postgis.sh (sourced, not run).
 #
 # Conventions: the caller has `set -euo pipefail` and has cd'd to the repository root.
@@ -18,16 +19,24 @@ die() {
 # --- installing what the benchmarks need -------------------------------------------------------
 
 APT_UPDATED=0
-# apt_install PKG...: installs Debian packages, running `apt-get update` once per script run.
+# apt's chatter goes to a log, shown only when something fails.
+APT_LOG="$DATA_DIR/apt.log"
+
+apt_update_once() {
+  [[ $APT_UPDATED -eq 0 ]] || return 0
+  [[ $(id -u) -eq 0 ]] || die "installing packages needs root (run as root or install them yourself)"
+  mkdir -p "$DATA_DIR"
+  log "apt-get update"
+  apt-get update >"$APT_LOG" 2>&1 || { cat "$APT_LOG" >&2; die "apt-get update failed: cannot install packages"; }
+  APT_UPDATED=1
+}
+
+# apt_install PKG...: installs Debian packages (after `apt-get update`, once per script run).
 apt_install() {
-  [[ $(id -u) -eq 0 ]] || die "installing $* needs root (run as root or install it yourself)"
-  if [[ $APT_UPDATED -eq 0 ]]; then
-    log "apt-get update"
-    apt-get update -qq >&2 || die "apt-get update failed: cannot install $*"
-    APT_UPDATED=1
-  fi
+  apt_update_once
   log "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || die "apt-get install $* failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >"$APT_LOG" 2>&1 ||
+    { tail -n 30 "$APT_LOG" >&2; die "apt-get install $* failed"; }
 }
 
 ensure_wrk() {

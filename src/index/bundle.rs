@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::clusters::ClusterIndex;
 use super::spatial::{Entry, SpatialIndex};
 use super::store::DeskStore;
 use super::text::TextIndex;
@@ -105,6 +106,8 @@ pub struct Snapshot {
     /// Every desk, by ordinal (shared with closures that outlive a borrow, such as search scorers).
     pub desks: Arc<DeskStore>,
     pub spatial: SpatialIndex,
+    /// Precomputed viewport clusters.
+    pub clusters: ClusterIndex,
     pub text: TextIndex,
     pub taxonomy: &'static Taxonomy,
     /// Where it came from: a bundle path, or `embedded`.
@@ -121,6 +124,7 @@ impl Snapshot {
         let manifest = manifest(&points, inputs, 0, &desks, &desks_bin);
         Ok(Snapshot {
             manifest,
+            clusters: ClusterIndex::build(&entries, desks.positions()),
             desks: Arc::new(desks),
             spatial: SpatialIndex::from_entries(entries, langs),
             text,
@@ -182,6 +186,7 @@ impl Snapshot {
         }
         Ok(Snapshot {
             manifest,
+            clusters: ClusterIndex::build(&decoded.entries, desks.positions()),
             desks: Arc::new(desks),
             spatial: SpatialIndex::from_entries(decoded.entries, decoded.langs),
             text,

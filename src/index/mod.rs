@@ -1,8 +1,9 @@
 //! The indexes a query runs against, and the bundle that holds them: `spatial` (R-tree),
-//! `text` (tantivy), and `bundle` (on-disk format, versioning, loading into one immutable
+//! `clusters` (viewport cluster pyramid), `store` (pre-serialised desks), `text` (tantivy), and `bundle` (on-disk format, versioning, loading into one immutable
 //! [`Snapshot`]).
 
 pub mod bundle;
+pub mod clusters;
 pub mod spatial;
 pub mod store;
 pub mod text;

@@ -1,20 +1,21 @@
 //! Map-viewport ("small-scale localization") queries: the desks inside a bounding box, or — when a
-//! viewport holds more than [`CLUSTER_ABOVE`] of them — grid clusters in Web-Mercator pixel space at
-//! the requested zoom, so a map never receives more markers than it can draw.
-
-use std::collections::BTreeMap;
+//! viewport holds more than [`CLUSTER_ABOVE`] of them — clusters: desks grouped in 64-pixel
+//! Web-Mercator grid cells at the requested zoom, a cell being drawn when its members' mean
+//! position lies in the viewport. Unfiltered viewports (the audience aside) read the precomputed
+//! cells of [`crate::index::clusters`]; filtered ones group the desks they find in the same cells,
+//! so both paths give the same answer.
 
 use chrono::{DateTime, Utc};
 
 use super::{Hit, ViewportRequest, predicate};
 use crate::index::Snapshot;
+use crate::index::clusters::{CELL_PX, Cell, PYRAMID_MAX_ZOOM, cell_of, group, lon_lat_of_px};
+use crate::index::spatial::{AudienceFilter, LonLatBox};
 use crate::model::feature::ClusterFeature;
 
 /// A viewport with more matching desks than this is answered with clusters.
 pub const CLUSTER_ABOVE: usize = 200;
-/// Side of a cluster cell, in screen pixels (256-pixel tiles).
-pub const CELL_PX: f64 = 64.0;
-/// Highest zoom; a cluster still standing there is desks at (almost) the same place.
+/// Highest zoom.
 pub const MAX_ZOOM: u8 = 22;
 
 /// What a viewport holds: single desks and clusters.
@@ -26,15 +27,6 @@ pub struct Viewport {
     pub zoom: u8,
 }
 
-/// Web-Mercator world pixel coordinates of (lon, lat) in degrees at `zoom` (256-pixel tiles).
-pub fn world_px(lon: f64, lat: f64, zoom: u8) -> (f64, f64) {
-    let size = 256.0 * f64::from(1u32 << zoom);
-    let lat = lat.clamp(-85.051_128_78, 85.051_128_78).to_radians();
-    let x = (lon + 180.0) / 360.0 * size;
-    let y = (1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * size;
-    (x, y)
-}
-
 /// The zoom at which a box `lon_span` degrees wide fills about 1024 pixels.
 pub fn fitting_zoom(lon_span: f64) -> u8 {
     if lon_span <= 0.0 {
@@ -44,49 +36,82 @@ pub fn fitting_zoom(lon_span: f64) -> u8 {
     z.clamp(0.0, f64::from(MAX_ZOOM)) as u8
 }
 
+/// Column ranges (one, or two across the antimeridian) and the row range of the cells a box
+/// touches at `zoom`.
+fn cell_ranges(b: &LonLatBox, zoom: u8) -> (Vec<(u32, u32)>, (u32, u32)) {
+    let (cx0, cy0) = cell_of(b.min_lon, b.max_lat, zoom);
+    let (cx1, cy1) = cell_of(b.max_lon, b.min_lat, zoom);
+    let last = ((256.0 * f64::from(1u32 << zoom)) / CELL_PX).ceil() as u32 - 1;
+    let cols = if b.min_lon <= b.max_lon { vec![(cx0, cx1)] } else { vec![(cx0, last), (0, cx1)] };
+    (cols, (cy0, cy1))
+}
+
+/// The box made of whole cells that covers `b` at `zoom`.
+fn grown(b: &LonLatBox, zoom: u8) -> LonLatBox {
+    let (cols, (cy0, cy1)) = cell_ranges(b, zoom);
+    let (first, last) = (cols[0].0, cols[cols.len() - 1].1);
+    let (min_lon, max_lat) = lon_lat_of_px(f64::from(first) * CELL_PX, f64::from(cy0) * CELL_PX, zoom);
+    let (max_lon, min_lat) = lon_lat_of_px(f64::from(last + 1) * CELL_PX, f64::from(cy1 + 1) * CELL_PX, zoom);
+    // Cells at the Mercator limit stand for everything beyond it.
+    let min_lat = if cy1 + 1 >= (256u32 << zoom) / CELL_PX as u32 { -90.0 } else { min_lat };
+    let max_lat = if cy0 == 0 { 90.0 } else { max_lat };
+    LonLatBox { min_lon: min_lon.max(-180.0), min_lat, max_lon: max_lon.min(180.0), max_lat }
+}
+
 /// The desks in the viewport that pass the filters, clustered when there are too many.
 pub fn viewport(s: &Snapshot, r: &ViewportRequest, now: DateTime<Utc>) -> Viewport {
     let zoom = r.zoom.unwrap_or_else(|| fitting_zoom(r.bbox.lon_span()));
+    let f = &r.filters;
     let lon_lat = |ord: u32| {
         let (lat, lon) = s.desks.lat_lon(ord);
         (lon, lat)
     };
-    let mut ords: Vec<u32> = s.spatial.within(r.bbox, predicate(s, &r.filters, now), lon_lat).map(|e| e.ord).collect();
-    ords.sort_unstable();
-    if ords.len() <= CLUSTER_ABOVE {
+    let unfiltered = f.langs.is_empty() && f.domains.is_empty() && !f.open_now;
+    let cells: Vec<Cell> = if unfiltered && zoom <= PYRAMID_MAX_ZOOM {
+        let audience = match f.audience {
+            AudienceFilter::Only(a) => Some(a),
+            AudienceFilter::All => None,
+        };
+        let (cols, rows) = cell_ranges(&r.bbox, zoom);
+        cols.into_iter().flat_map(|c| s.clusters.cells(zoom, c, rows, audience)).collect()
+    } else {
+        let scan = s.spatial.within(grown(&r.bbox, zoom), predicate(s, f, now), lon_lat);
+        group(
+            scan.map(|e| {
+                let (lon, lat) = lon_lat(e.ord);
+                (e.ord, lon, lat)
+            }),
+            zoom,
+        )
+    };
+    let shown: Vec<Cell> = cells
+        .into_iter()
+        .filter(|c| {
+            let (lon, lat) = c.centroid();
+            r.bbox.contains(lon, lat)
+        })
+        .collect();
+    let total: usize = shown.iter().map(|c| c.count as usize).sum();
+    if total <= CLUSTER_ABOVE {
+        // Few enough to draw one by one: exactly the desks inside the box.
+        let mut ords: Vec<u32> = s.spatial.within(r.bbox, predicate(s, f, now), lon_lat).map(|e| e.ord).collect();
+        ords.sort_unstable();
         let points = ords.into_iter().map(|ord| Hit { ord, distance_m: None }).collect();
         return Viewport { points, clusters: Vec::new(), zoom };
     }
-    struct Cell {
-        n: usize,
-        sum_lon: f64,
-        sum_lat: f64,
-        bbox: [f64; 4],
-        first: u32,
-    }
-    let mut cells: BTreeMap<(u64, u64), Cell> = BTreeMap::new();
-    for ord in ords {
-        let (lon, lat) = lon_lat(ord);
-        let (x, y) = world_px(lon, lat, zoom);
-        let key = ((x / CELL_PX) as u64, (y / CELL_PX) as u64);
-        let c = cells.entry(key).or_insert(Cell { n: 0, sum_lon: 0.0, sum_lat: 0.0, bbox: [lon, lat, lon, lat], first: ord });
-        c.n += 1;
-        c.sum_lon += lon;
-        c.sum_lat += lat;
-        c.bbox = [c.bbox[0].min(lon), c.bbox[1].min(lat), c.bbox[2].max(lon), c.bbox[3].max(lat)];
-    }
     let mut out = Viewport { zoom, ..Default::default() };
-    for ((cx, cy), c) in cells {
-        if c.n == 1 {
+    for c in shown {
+        if c.count == 1 {
             out.points.push(Hit { ord: c.first, distance_m: None });
         } else {
+            let (lon, lat) = c.centroid();
             out.clusters.push(ClusterFeature {
-                id: format!("cluster/{zoom}/{cx}/{cy}"),
-                lon: c.sum_lon / c.n as f64,
-                lat: c.sum_lat / c.n as f64,
-                point_count: c.n,
+                id: format!("cluster/{zoom}/{}/{}", c.cx, c.cy),
+                lon,
+                lat,
+                point_count: c.count as usize,
                 expansion_zoom: (zoom + 1).min(MAX_ZOOM),
-                bbox: c.bbox,
+                bbox: c.bbox.map(f64::from),
             });
         }
     }

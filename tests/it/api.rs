@@ -143,34 +143,68 @@ async fn one_point_by_id_and_404s() {
     assert_eq!(a.content_type(), "application/problem+json");
 }
 
-#[tokio::test]
-async fn viewport_clusters_when_crowded_and_counts_every_desk() {
-    let s = synthetic();
-    let europe = "/api/v1/points?bbox=-11,34,31,62&zoom=4";
-    let a = get(&s, europe).await;
-    assert_eq!(a.status, 200);
-    let f = features(&a);
-    let clusters: Vec<_> = f.iter().filter(|x| x["properties"]["cluster"] == true).collect();
-    assert!(!clusters.is_empty(), "5 000 desks at zoom 4 are clustered");
-    assert!(f.len() < 500, "{} features", f.len());
-    let counted: u64 = f
+/// (id, desks) of every feature of a viewport answer: a cluster counts its members, a desk 1.
+fn shown(a: &Answer) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = features(a)
         .iter()
-        .map(|x| if x["properties"]["cluster"] == true { x["properties"]["point_count"].as_u64().unwrap() } else { 1 })
-        .sum();
-    let inside = crate::support::all_desks(&s)
-        .iter()
-        .filter(|p| p.audience == sportello::model::Audience::Public)
-        .filter(|p| {
-            let (lon, lat) = (p.position.lon.degrees(), p.position.lat.degrees());
-            (-11.0..=31.0).contains(&lon) && (34.0..=62.0).contains(&lat)
+        .map(|x| {
+            let n = if x["properties"]["cluster"] == true { x["properties"]["point_count"].as_u64().unwrap() } else { 1 };
+            (x["id"].as_str().unwrap().to_string(), n)
         })
-        .count();
-    assert_eq!(counted as usize, inside, "clusters and points account for every desk");
-    assert_eq!(a.json()["point_count"].as_u64().unwrap() as usize, inside);
-    for c in clusters {
-        assert!(c["properties"]["point_count"].as_u64().unwrap() >= 2);
-        assert!(c["id"].as_str().unwrap().starts_with("cluster/4/"));
+        .collect();
+    v.sort();
+    v
+}
+
+/// Brute force: group every matching desk of the world into 64-pixel cells at `zoom`, keep the
+/// cells whose members' mean lies in the box.
+fn expected_cells(desks: &[sportello::model::ContactPoint], zoom: u8, bbox: [f64; 4]) -> Vec<(String, u64)> {
+    use std::collections::BTreeMap;
+    let mut cells: BTreeMap<(u32, u32), (u64, f64, f64, String)> = BTreeMap::new();
+    for p in desks {
+        let (lon, lat) = (p.position.lon.degrees(), p.position.lat.degrees());
+        let k = sportello::index::clusters::cell_of(lon, lat, zoom);
+        let e = cells.entry(k).or_insert((0, 0.0, 0.0, p.id.clone()));
+        e.0 += 1;
+        e.1 += lon;
+        e.2 += lat;
     }
+    let mut v: Vec<(String, u64)> = cells
+        .into_iter()
+        .filter(|(_, (n, sx, sy, _))| {
+            let (x, y) = (sx / *n as f64, sy / *n as f64);
+            (bbox[0]..=bbox[2]).contains(&x) && (bbox[1]..=bbox[3]).contains(&y)
+        })
+        .map(|((cx, cy), (n, _, _, id))| if n == 1 { (id, 1) } else { (format!("cluster/{zoom}/{cx}/{cy}"), n) })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn viewport_clusters_when_crowded_as_brute_force_grouping_says() {
+    let s = synthetic();
+    let desks = crate::support::all_desks(&s);
+    let public: Vec<_> = desks.iter().filter(|p| p.audience == sportello::model::Audience::Public).cloned().collect();
+    for (zoom, bbox) in [(4u8, [-11.0, 34.0, 31.0, 62.0]), (6, [0.0, 40.0, 20.0, 52.0]), (9, [-1.5, 51.0, 1.0, 52.0])] {
+        let uri = format!("/api/v1/points?bbox={},{},{},{}&zoom={zoom}", bbox[0], bbox[1], bbox[2], bbox[3]);
+        let a = get(&s, &uri).await;
+        assert_eq!(a.status, 200);
+        let got = shown(&a);
+        assert!(got.iter().any(|(id, _)| id.starts_with("cluster/")), "{uri}: clustered");
+        assert_eq!(got, expected_cells(&public, zoom, bbox), "{uri}");
+        let total: u64 = got.iter().map(|(_, n)| n).sum();
+        assert_eq!(a.json()["point_count"].as_u64().unwrap(), total);
+        // The precomputed path (no filter) and the scanning path (a filter every desk passes)
+        // give the same answer.
+        let all_domains: Vec<&str> = Domain::ALL.iter().map(|d| d.code()).collect();
+        let scanned = get(&s, &format!("{uri}&domain={}", all_domains.join(","))).await;
+        assert_eq!(shown(&scanned), got, "{uri}: scan = pyramid");
+    }
+    // With a filter, the same grouping of the matching desks.
+    let housing: Vec<_> = public.iter().filter(|p| p.domains.contains(&Domain::Housing)).cloned().collect();
+    let a = get(&s, "/api/v1/points?bbox=-11,34,31,62&zoom=5&domain=housing").await;
+    assert_eq!(shown(&a), expected_cells(&housing, 5, [-11.0, 34.0, 31.0, 62.0]));
     // A street-level viewport shows single desks, with the filters applied.
     let a = get(&s, "/api/v1/points?bbox=9.17,45.45,9.21,45.48&zoom=15&domain=housing").await;
     for x in features(&a) {

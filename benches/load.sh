@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# HTTP load benchmark of sportello: maximum throughput of each endpoint with wrk (interleaved
+# rounds, so drift of the machine hits every endpoint alike), then the p99 latency of `nearest`
+# at a fixed rate (half its maximum) with oha, corrected for coordinated omission.
+# See benches/README.md for what it prints and why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+
+ENDPOINTS=(baseline nearest nearest_lang points search)
+RESULTS_FILE="$DATA_DIR/load-results.txt"
+OHA="$TOOLS_DIR/bin/oha"
+
+usage() {
+  cat <<'EOF'
+Usage: benches/load.sh [--count N] [--seed S] [--duration SECONDS] [--rounds R]
+                       [--connections C] [--quick]
+  --count N        synthetic desks (default 1000000)
+  --seed S         synth seed (default 1)
+  --duration D     seconds per wrk run, and of the fixed-rate run (default 10)
+  --rounds R       interleaved rounds over all endpoints (default 3)
+  --connections C  concurrent connections (default 32)
+  --quick          smoke test: count 2000, duration 1, 1 round, no fixed-rate run; fails if any
+                   endpoint answered non-2xx or served 0 req/s
+EOF
+}
+
+parse_args() {
+  COUNT='' SEED=1 DURATION='' ROUNDS='' CONNS=32 QUICK=0
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --count) COUNT=${2:?--count needs a value}; shift 2 ;;
+      --seed) SEED=${2:?--seed needs a value}; shift 2 ;;
+      --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
+      --rounds) ROUNDS=${2:?--rounds needs a value}; shift 2 ;;
+      --connections) CONNS=${2:?--connections needs a value}; shift 2 ;;
+      --quick) QUICK=1; shift ;;
+      -h | --help) usage; exit 0 ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+  done
+  # --quick gives small defaults; values given explicitly still win.
+  if [[ $QUICK -eq 1 ]]; then
+    COUNT=${COUNT:-2000} DURATION=${DURATION:-1} ROUNDS=${ROUNDS:-1}
+  else
+    COUNT=${COUNT:-1000000} DURATION=${DURATION:-10} ROUNDS=${ROUNDS:-3}
+  fi
+  local v
+  for v in "$COUNT" "$SEED" "$DURATION" "$ROUNDS" "$CONNS"; do
+    [[ $v =~ ^[0-9]+$ && $v -gt 0 ]] || die "options take positive integers, got '$v'"
+  done
+}
+
+ensure_oha() {
+  [[ -x $OHA ]] && return
+  log "cargo install oha --locked --root $TOOLS_DIR (a few minutes, once)"
+  cargo install oha --locked --root "$TOOLS_DIR" >&2 || die "cargo install oha failed: cannot run the fixed-rate test"
+  [[ -x $OHA ]] || die "oha is still missing at $OHA after cargo install"
+}
+
+ensure_python() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+}
+
+cleanup() { stop_server; }
+
+# One wrk run per endpoint per round, in the order A B C D E A B C D E …; records req/s, p99,
+# the ratio to the same round's baseline, non-2xx answers and socket errors.
+declare -A RPS P99 RATIOS NON2XX SOCKERR WRK_CMDS
+run_rounds() {
+  local round ep base_rps=0
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for ep in "${ENDPOINTS[@]}"; do
+      run_wrk "$ep" "$DURATION" "$CONNS" "$DATA_DIR/wrk-$ep-round$round.txt"
+      [[ $ep == baseline ]] && base_rps=$WRK_RPS
+      RPS[$ep]+="$WRK_RPS "
+      P99[$ep]+="$WRK_P99_MS "
+      RATIOS[$ep]+="$(ratio "$WRK_RPS" "$base_rps") "
+      NON2XX[$ep]=$((${NON2XX[$ep]:-0} + WRK_NON2XX))
+      SOCKERR[$ep]=$((${SOCKERR[$ep]:-0} + WRK_SOCKET_ERRORS))
+      WRK_CMDS[$ep]=$WRK_CMD
+      log "round $round/$ROUNDS $ep: $WRK_RPS req/s, p99 $WRK_P99_MS ms, non-2xx $WRK_NON2XX, socket errors $WRK_SOCKET_ERRORS"
+    done
+  done
+}
+
+# The throughput table; medians are over rounds.
+print_table() {
+  local ep
+  printf '%-13s | %-28s | %12s | %17s | %8s | %s\n' endpoint "req/s per round" "median req/s" \
+    "ratio to baseline" "p99 (ms)" "non-2xx / socket errors"
+  printf '%s\n' "--------------|------------------------------|--------------|-------------------|----------|------------------------"
+  for ep in "${ENDPOINTS[@]}"; do
+    # shellcheck disable=SC2086 # word splitting of the per-round lists is intended
+    printf '%-13s | %-28s | %12.0f | %17.3f | %8.3f | %s / %s\n' "$ep" "$(fmt_int ${RPS[$ep]})" \
+      "$(median ${RPS[$ep]})" "$(median ${RATIOS[$ep]})" "$(median ${P99[$ep]})" "${NON2XX[$ep]}" "${SOCKERR[$ep]}"
+  done
+}
+
+# Fixed-rate latency of nearest: oha at half the measured maximum, every request timed from when
+# it should have been sent (--latency-correction), so a stall cannot hide its queue.
+FIXED_LINE=
+run_fixed_rate() {
+  local max rate urls json
+  # shellcheck disable=SC2086
+  max=$(median ${RPS[nearest]})
+  rate=$(awk -v m="$max" 'BEGIN { printf "%d", m / 2 }')
+  [[ $rate -gt 0 ]] || die "nearest served 0 req/s: no rate for the fixed-rate test"
+  # The same kind of random points as wrk/nearest.lua, from a fixed seed; oha picks among them.
+  urls="$DATA_DIR/nearest-urls.txt"
+  awk -v base="$SERVER_URL" 'BEGIN { srand(20240601)
+    for (i = 0; i < 20000; i++)
+      printf "%s/api/v1/nearest?lat=%.5f&lon=%.5f&k=10\n", base, 36 + 24 * rand(), -10 + 40 * rand() }' >"$urls"
+  json="$DATA_DIR/oha-nearest.json"
+  local -a cmd=("${CLIENT_PIN[@]}" "$OHA" --no-tui --worker-threads 1 -c "$CONNS" -z "${DURATION}s"
+    -q "$rate" --latency-correction --urls-from-file "$urls" --output-format json -o "$json")
+  OHA_CMD="${cmd[*]}"
+  log "$OHA_CMD"
+  "${cmd[@]}" >&2 || die "oha failed"
+  FIXED_LINE=$(python3 - "$json" "$rate" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = r["metrics"]
+p99 = m["latency_ms"]["p99"]
+codes = r.get("statusCodeDistribution", {})
+bad = sum(n for c, n in codes.items() if not c.startswith("2"))
+errors = sum(r.get("errorDistribution", {}).values())
+verdict = "met" if p99 <= 1.0 else "NOT met"
+print(f"fixed rate {sys.argv[2]} req/s (half of nearest's median max): p99 {p99:.3f} ms "
+      f"(target <= 1 ms: {verdict}); achieved {m['requests_per_sec']:.0f} req/s, "
+      f"p50 {m['latency_ms']['p50']:.3f} ms, max {m['latency_ms']['max']:.3f} ms, "
+      f"non-2xx {bad}, errors {errors}")
+EOF
+  )
+}
+
+# Fails the run when an endpoint answered errors: its numbers would measure error pages.
+check_answers() {
+  local ep bad=0
+  for ep in "${ENDPOINTS[@]}"; do
+    # shellcheck disable=SC2086
+    if [[ ${NON2XX[$ep]} -gt 0 ]] || awk -v r="$(median ${RPS[$ep]})" 'BEGIN { exit !(r + 0 == 0) }'; then
+      printf 'FAILED: %s answered %s non-2xx responses or served 0 req/s (see %s/wrk-%s-round*.txt)\n' \
+        "$ep" "${NON2XX[$ep]}" "$DATA_DIR" "$ep" >&2
+      bad=1
+    fi
+  done
+  return "$bad"
+}
+
+main() {
+  parse_args "$@"
+  ensure_curl
+  ensure_wrk
+  ensure_python
+  [[ $QUICK -eq 1 ]] || ensure_oha
+  build_release
+  ensure_data "$COUNT" "$SEED"
+  setup_pinning
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  start_server "$DATA_BUNDLE"
+
+  run_rounds
+  [[ $QUICK -eq 1 ]] || run_fixed_rate
+  stop_server
+
+  {
+    echo "sportello load benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src 2>/dev/null || echo ' (src modified)')"
+    machine_line
+    echo "desks: $COUNT (synth seed $SEED), bundle $DATA_BUNDLE"
+    echo "$PIN_NOTE; $ROUNDS round(s) of ${DURATION}s per endpoint, $CONNS connections, order: ${ENDPOINTS[*]}"
+    echo
+    print_table
+    echo
+    if [[ -n $FIXED_LINE ]]; then printf '%s\n\n' "$FIXED_LINE"; fi
+    echo "commands:"
+    echo "  $SERVER_CMD"
+    local ep
+    for ep in "${ENDPOINTS[@]}"; do echo "  ${WRK_CMDS[$ep]}"; done
+    if [[ -n $FIXED_LINE ]]; then echo "  $OHA_CMD"; fi
+  } | tee "$RESULTS_FILE"
+  log "results written to $RESULTS_FILE"
+
+  check_answers || exit 3
+}
+
+main "$@"

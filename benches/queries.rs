@@ -1,0 +1,133 @@
+//! Criterion benchmarks of the query layer on deterministic synthetic bundles (`sportello synth`,
+//! seed 1): nearest (k = 1 and 10; unfiltered, with the 1-in-16 language `ti`, with a domain),
+//! viewports with clustering at zooms 5, 10 and 14, text search, and bundle load. Query points are
+//! chosen by density: a dense city (Milan), a small town (Pordenone), an empty sea (Bay of Biscay).
+//! Each measurement includes serialising the answer, as a handler would.
+//!
+//! Sizes come from `SPORTELLO_BENCH_SIZES` (default `100000`; e.g. `100000,1000000,10000000`).
+//! Bundles are built once and kept under `target/bench-data/`. Run with `cargo bench --bench queries`.
+//! Under `cargo test` (no `--bench` flag) it runs every benchmark once on 2 000 desks.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use sportello::http::body;
+use sportello::index::{Snapshot, bundle};
+use sportello::model::{Domain, GeoPoint};
+use sportello::query::{self, Filters, NearestRequest, SearchRequest, ViewportRequest};
+
+const PLACES: &[(&str, f64, f64)] =
+    &[("dense-city", 45.4642, 9.19), ("small-town", 45.9564, 12.6615), ("empty-sea", 45.5, -6.0)];
+
+struct NoProgress;
+impl bundle::Progress for NoProgress {
+    fn phase(&mut self, _: &str, _: u64) {}
+    fn inc(&mut self, _: u64) {}
+}
+
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn sizes() -> Vec<usize> {
+    if !bench_mode() {
+        return vec![2_000];
+    }
+    std::env::var("SPORTELLO_BENCH_SIZES")
+        .unwrap_or_else(|_| "100000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("SPORTELLO_BENCH_SIZES: comma-separated counts"))
+        .collect()
+}
+
+/// The bundle of `n` synthetic desks (seed 1), built on first use.
+fn bundle_dir(n: usize) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-data/bundle-{n}-1"));
+    if !dir.join("manifest.json").is_file() {
+        eprintln!("building {}", dir.display());
+        let desks = sportello::synth::desks(n, 1);
+        bundle::write(&desks, Vec::new(), 0, &dir, &mut NoProgress).expect("bench bundle builds");
+    }
+    dir
+}
+
+fn at(lat: f64, lon: f64) -> GeoPoint {
+    GeoPoint::new(lat, lon).expect("valid place")
+}
+
+fn nearest(c: &mut Criterion, s: &Snapshot, n: usize) {
+    let now = chrono::Utc::now();
+    let mut g = c.benchmark_group(format!("nearest/{n}"));
+    let filters = [
+        ("all", Filters::default()),
+        ("lang-ti", Filters { langs: vec!["ti".into()], ..Filters::default() }),
+        ("domain-trafficking", Filters { domains: vec![Domain::TraffickingExploitation], ..Filters::default() }),
+    ];
+    for k in [1, 10] {
+        for (fname, f) in &filters {
+            for (place, lat, lon) in PLACES {
+                let req = NearestRequest { at: at(*lat, *lon), k, max_m: None, filters: f.clone() };
+                g.bench_function(BenchmarkId::new(format!("k{k}/{fname}"), place), |b| {
+                    b.iter(|| body::nearest(s, &query::nearest(s, black_box(&req), now)))
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
+fn viewport(c: &mut Criterion, s: &Snapshot, n: usize) {
+    let now = chrono::Utc::now();
+    let mut g = c.benchmark_group(format!("viewport/{n}"));
+    for zoom in [5u8, 10, 14] {
+        for (place, lat, lon) in PLACES {
+            // A 1024 × 768-pixel map centred on the place.
+            let w = 1024.0 * 360.0 / (256.0 * f64::from(1u32 << zoom));
+            let h = w * 0.75 * lat.to_radians().cos();
+            let bbox = format!("{},{},{},{}", lon - w / 2.0, (lat - h / 2.0).max(-90.0), lon + w / 2.0, (lat + h / 2.0).min(90.0));
+            let req = ViewportRequest::from_query(Some(&format!("bbox={bbox}&zoom={zoom}"))).expect("valid viewport");
+            g.bench_function(BenchmarkId::new(format!("z{zoom}"), place), |b| {
+                b.iter(|| body::viewport(s, &query::viewport(s, black_box(&req), now)))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn search(c: &mut Criterion, s: &Snapshot, n: usize) {
+    let now = chrono::Utc::now();
+    let mut g = c.benchmark_group(format!("search/{n}"));
+    let cases = [
+        ("permesso-di-soggiorno", "permesso di soggiorno", None),
+        ("family-reunification-near-milan", "family reunification", Some(at(45.4642, 9.19))),
+        ("arabic-housing", "سكن", None),
+        ("city-name-near", "Pordenone", Some(at(45.9564, 12.6615))),
+    ];
+    for (name, q, pos) in cases {
+        let req = SearchRequest { q: Some(q.into()), at: pos, limit: 10, filters: Filters::default() };
+        g.bench_function(name, |b| b.iter(|| body::search(s, &query::search(s, black_box(&req), now).expect("search runs"))));
+    }
+    g.finish();
+}
+
+fn load(c: &mut Criterion, dir: &std::path::Path, n: usize) {
+    let mut g = c.benchmark_group(format!("load/{n}"));
+    g.sample_size(10);
+    g.bench_function("bundle", |b| b.iter(|| Snapshot::load(black_box(dir)).expect("bundle loads")));
+    g.finish();
+}
+
+fn all(c: &mut Criterion) {
+    for n in sizes() {
+        let dir = bundle_dir(n);
+        let s = Snapshot::load(&dir).expect("bench bundle loads");
+        nearest(c, &s, n);
+        viewport(c, &s, n);
+        search(c, &s, n);
+        load(c, &dir, n);
+    }
+}
+
+criterion_group!(benches, all);
+criterion_main!(benches);
