@@ -1,6 +1,8 @@
 //! The spatial index: an R-tree (rstar) over the desks' positions on the unit sphere, with the hot
 //! filter fields (language and domain bitmasks, audience) stored in each element so filtering never
-//! looks a record up in another table.
+//! looks a record up in another table. Every node's envelope also carries the union of its
+//! subtree's masks, so a filtered nearest-neighbour search skips whole subtrees without a match
+//! instead of testing their desks one by one.
 //!
 //! Keys are unit-sphere `[x, y, z]` (f32): straight-line (chord) distance between two such points
 //! grows with great-circle distance, so nearest-neighbour search in 3-D is nearest on the globe, and
@@ -9,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use rstar::{AABB, PointDistance, RTree, RTreeObject};
+use rstar::{AABB, Envelope, Point, PointDistance, RTree, RTreeObject};
 
 use crate::model::{Audience, ContactPoint, Domain, EARTH_RADIUS_M, unit_xyz};
 
@@ -30,16 +32,141 @@ pub struct Entry {
     pub audience: Audience,
 }
 
+/// Filter fields as bitmasks: a desk's own, the union over a subtree, or what a query accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Masks {
+    pub langs: u64,
+    pub domains: u32,
+    /// Bit 0: public, bit 1: unions.
+    pub audience: u8,
+}
+
+impl Masks {
+    /// Accepts everything (a query without filters).
+    pub const ANY: Masks = Masks { langs: u64::MAX, domains: u32::MAX, audience: u8::MAX };
+    const NONE: Masks = Masks { langs: 0, domains: 0, audience: 0 };
+
+    fn audience_bit(a: Audience) -> u8 {
+        match a {
+            Audience::Public => 1,
+            Audience::Unions => 2,
+        }
+    }
+
+    /// Whether something with these masks may pass a query accepting `q`.
+    #[inline]
+    fn meets(&self, q: &Masks) -> bool {
+        self.langs & q.langs != 0 && self.domains & q.domains != 0 && self.audience & q.audience != 0
+    }
+
+    fn union(&self, o: &Masks) -> Masks {
+        Masks { langs: self.langs | o.langs, domains: self.domains | o.domains, audience: self.audience | o.audience }
+    }
+}
+
+/// A query position with the masks it accepts. Points rstar makes on its own (centres of boxes)
+/// accept everything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probe {
+    pub xyz: [f32; 3],
+    pub accepts: Masks,
+}
+
+impl Point for Probe {
+    type Scalar = f32;
+    const DIMENSIONS: usize = 3;
+    fn generate(mut g: impl FnMut(usize) -> f32) -> Self {
+        Probe { xyz: [g(0), g(1), g(2)], accepts: Masks::ANY }
+    }
+    fn nth(&self, i: usize) -> f32 {
+        self.xyz[i]
+    }
+    fn nth_mut(&mut self, i: usize) -> &mut f32 {
+        &mut self.xyz[i]
+    }
+}
+
+/// A 3-D box with the union of the masks of what it holds. Its distance to a probe whose masks
+/// it cannot meet is infinite, so searches never descend into it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MaskedBox {
+    aabb: AABB<[f32; 3]>,
+    masks: Masks,
+}
+
+impl MaskedBox {
+    /// A box that accepts any desk, for locating by envelope.
+    pub fn any(aabb: AABB<[f32; 3]>) -> Self {
+        MaskedBox { aabb, masks: Masks::ANY }
+    }
+}
+
+impl Envelope for MaskedBox {
+    type Point = Probe;
+    fn new_empty() -> Self {
+        MaskedBox { aabb: AABB::new_empty(), masks: Masks::NONE }
+    }
+    fn contains_point(&self, p: &Probe) -> bool {
+        self.aabb.contains_point(&p.xyz)
+    }
+    fn contains_envelope(&self, o: &Self) -> bool {
+        self.aabb.contains_envelope(&o.aabb)
+    }
+    fn merge(&mut self, o: &Self) {
+        self.aabb.merge(&o.aabb);
+        self.masks = self.masks.union(&o.masks);
+    }
+    fn merged(&self, o: &Self) -> Self {
+        MaskedBox { aabb: self.aabb.merged(&o.aabb), masks: self.masks.union(&o.masks) }
+    }
+    fn intersects(&self, o: &Self) -> bool {
+        self.aabb.intersects(&o.aabb) && self.masks.meets(&o.masks)
+    }
+    fn intersection_area(&self, o: &Self) -> f32 {
+        self.aabb.intersection_area(&o.aabb)
+    }
+    fn area(&self) -> f32 {
+        self.aabb.area()
+    }
+    fn distance_2(&self, p: &Probe) -> f32 {
+        if self.masks.meets(&p.accepts) { self.aabb.distance_2(&p.xyz) } else { f32::INFINITY }
+    }
+    fn min_max_dist_2(&self, p: &Probe) -> f32 {
+        if self.masks.meets(&p.accepts) { self.aabb.min_max_dist_2(&p.xyz) } else { f32::INFINITY }
+    }
+    fn center(&self) -> Probe {
+        Probe { xyz: self.aabb.center(), accepts: Masks::ANY }
+    }
+    fn perimeter_value(&self) -> f32 {
+        self.aabb.perimeter_value()
+    }
+    fn sort_envelopes<T: RTreeObject<Envelope = Self>>(axis: usize, items: &mut [T]) {
+        items.sort_unstable_by(|a, b| a.envelope().aabb.lower()[axis].total_cmp(&b.envelope().aabb.lower()[axis]));
+    }
+    fn partition_envelopes<T: RTreeObject<Envelope = Self>>(axis: usize, items: &mut [T], at: usize) {
+        items.select_nth_unstable_by(at, |a, b| a.envelope().aabb.lower()[axis].total_cmp(&b.envelope().aabb.lower()[axis]));
+    }
+}
+
+impl Entry {
+    fn masks(&self) -> Masks {
+        Masks { langs: self.langs, domains: self.domains, audience: Masks::audience_bit(self.audience) }
+    }
+}
+
 impl RTreeObject for Entry {
-    type Envelope = AABB<[f32; 3]>;
-    fn envelope(&self) -> Self::Envelope {
-        AABB::from_point(self.xyz)
+    type Envelope = MaskedBox;
+    fn envelope(&self) -> MaskedBox {
+        MaskedBox { aabb: AABB::from_point(self.xyz), masks: self.masks() }
     }
 }
 
 impl PointDistance for Entry {
-    fn distance_2(&self, p: &[f32; 3]) -> f32 {
-        let d = [self.xyz[0] - p[0], self.xyz[1] - p[1], self.xyz[2] - p[2]];
+    fn distance_2(&self, p: &Probe) -> f32 {
+        if !self.masks().meets(&p.accepts) {
+            return f32::INFINITY;
+        }
+        let d = [self.xyz[0] - p.xyz[0], self.xyz[1] - p.xyz[1], self.xyz[2] - p.xyz[2]];
         d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
     }
 }
@@ -84,6 +211,23 @@ impl Filter {
     pub fn rare_langs(&self) -> &[String] {
         &self.rare_langs
     }
+
+    /// The masks a desk must meet to pass (a necessary condition; rare languages are checked on
+    /// the record).
+    pub fn masks(&self) -> Masks {
+        Masks {
+            langs: match self.langs {
+                None => u64::MAX,
+                Some(mask) if self.rare_langs.is_empty() => mask,
+                Some(mask) => mask | RARE_BIT,
+            },
+            domains: if self.domains == 0 { u32::MAX } else { self.domains },
+            audience: match self.audience {
+                AudienceFilter::All => u8::MAX,
+                AudienceFilter::Only(a) => Masks::audience_bit(a),
+            },
+        }
+    }
 }
 
 /// Bounding box in degrees. `min_lon > max_lon` means the box crosses the antimeridian.
@@ -112,7 +256,7 @@ impl LonLatBox {
     }
 
     /// A 3-D box that holds the unit-sphere image of every point of this box.
-    fn sphere_envelope(&self) -> AABB<[f32; 3]> {
+    fn sphere_envelope(&self) -> MaskedBox {
         let (lat0, lat1) = (self.min_lat.to_radians(), self.max_lat.to_radians());
         // cos(lat) over [lat0, lat1]: largest at the latitude closest to 0, smallest at an end.
         let cos_hi = if lat0 <= 0.0 && lat1 >= 0.0 { 1.0 } else { lat0.cos().max(lat1.cos()) };
@@ -144,10 +288,10 @@ impl LonLatBox {
         let (y0, y1) = range(smin, smax);
         let (z0, z1) = (lat0.sin(), lat1.sin());
         let pad = CHORD_EPS as f64;
-        AABB::from_corners(
+        MaskedBox::any(AABB::from_corners(
             [(x0 - pad) as f32, (y0 - pad) as f32, (z0 - pad) as f32],
             [(x1 + pad) as f32, (y1 + pad) as f32, (z1 + pad) as f32],
-        )
+        ))
     }
 }
 
@@ -238,12 +382,15 @@ impl SpatialIndex {
     /// The `k` desks nearest to (`lat`, `lon`) in degrees that pass `keep`, nearest first, as
     /// (ordinal, metres). `exact_m(ord)` gives the exact great-circle distance that ranks them;
     /// `max_m` drops desks farther than that many metres. Ties are broken by ordinal.
+    /// Only desks meeting `accepts` are visited at all (see [`Filter::masks`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn nearest(
         &self,
         lat: f64,
         lon: f64,
         k: usize,
         max_m: Option<f64>,
+        accepts: Masks,
         mut keep: impl FnMut(&Entry) -> bool,
         exact_m: impl Fn(u32) -> f64,
     ) -> Vec<(u32, f64)> {
@@ -251,13 +398,14 @@ impl SpatialIndex {
             return Vec::new();
         }
         let q = unit_xyz(lat, lon);
-        let q = [q[0] as f32, q[1] as f32, q[2] as f32];
+        let q = Probe { xyz: [q[0] as f32, q[1] as f32, q[2] as f32], accepts };
         let max_chord = max_m.map_or(f32::MAX, |m| chord_for_m(m) as f32 + CHORD_EPS);
         let mut found: Vec<(u32, f64)> = Vec::with_capacity(k + 4);
         let mut cutoff = f32::MAX;
         for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(q) {
             let chord = d2.sqrt();
-            if chord > max_chord || chord > cutoff {
+            // An infinite distance means nothing left can meet the masks.
+            if chord > max_chord || chord > cutoff || chord.is_infinite() {
                 break;
             }
             if !keep(e) {
@@ -296,7 +444,6 @@ impl SpatialIndex {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
-    use rstar::Envelope;
 
     /// The 3-D envelope of a lon/lat box holds the sphere image of every point inside the box,
     /// including boxes over the antimeridian and the poles.
@@ -316,7 +463,8 @@ mod tests {
                 let lon = if lon > 180.0 { lon - 360.0 } else { lon };
                 assert!(b.contains(lon, lat));
                 let p = unit_xyz(lat, lon);
-                assert!(env.contains_point(&[p[0] as f32, p[1] as f32, p[2] as f32]), "{b:?} misses ({lon}, {lat})");
+                let probe = Probe { xyz: [p[0] as f32, p[1] as f32, p[2] as f32], accepts: Masks::ANY };
+                assert!(env.contains_point(&probe), "{b:?} misses ({lon}, {lat})");
             }
         }
     }

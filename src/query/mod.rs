@@ -34,7 +34,7 @@ pub enum QueryError {
 
 /// The spatial filter and the record-level checks (rare languages, opening hours) as one predicate.
 fn predicate<'a>(s: &'a Snapshot, f: &'a Filters, now: DateTime<Utc>) -> impl FnMut(&Entry) -> bool + 'a {
-    let compiled: Filter = s.spatial.filter(&f.langs, &f.domains, f.audience);
+    let compiled: Filter = compile(s, f);
     move |e: &Entry| {
         compiled.matches(e, || {
             let p = s.desks.desk(e.ord);
@@ -43,11 +43,16 @@ fn predicate<'a>(s: &'a Snapshot, f: &'a Filters, now: DateTime<Utc>) -> impl Fn
     }
 }
 
+fn compile(s: &Snapshot, f: &Filters) -> Filter {
+    s.spatial.filter(&f.langs, &f.domains, f.audience)
+}
+
 /// The `k` nearest desks that pass the filters, nearest first, by great-circle distance.
 pub fn nearest(s: &Snapshot, r: &NearestRequest, now: DateTime<Utc>) -> Vec<Hit> {
     let at = r.at;
+    let accepts = compile(s, &r.filters).masks();
     s.spatial
-        .nearest(at.lat.degrees(), at.lon.degrees(), r.k, r.max_m, predicate(s, &r.filters, now), |ord| {
+        .nearest(at.lat.degrees(), at.lon.degrees(), r.k, r.max_m, accepts, predicate(s, &r.filters, now), |ord| {
             s.desks.distance_m(&at, ord)
         })
         .into_iter()

@@ -110,6 +110,7 @@ proptest! {
             at.lon.degrees(),
             k,
             max_m,
+            filter.masks(),
             |e| filter.matches(e, || filter.rare_langs().iter().any(|l| points[e.ord as usize].speaks(l))),
             |ord| at.distance_m(&points[ord as usize].position),
         );
@@ -154,10 +155,10 @@ fn antimeridian_and_pole_neighbours_are_found() {
     let pts = &points;
     let dist = |at: GeoPoint| move |ord: u32| at.distance_m(&pts[ord as usize].position);
     let at = GeoPoint::new(10.0, -179.95).unwrap();
-    let got = index.nearest(10.0, -179.95, 2, None, |e| f.matches(e, || false), dist(at));
+    let got = index.nearest(10.0, -179.95, 2, None, f.masks(), |e| f.matches(e, || false), dist(at));
     assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 0], "across the antimeridian");
     let at = GeoPoint::new(89.95, 90.0).unwrap();
-    let got = index.nearest(89.95, 90.0, 2, None, |e| f.matches(e, || false), dist(at));
+    let got = index.nearest(89.95, 90.0, 2, None, f.masks(), |e| f.matches(e, || false), dist(at));
     let mut ids: Vec<u32> = got.iter().map(|g| g.0).collect();
     ids.sort();
     assert_eq!(ids, vec![3, 4], "over the pole");
