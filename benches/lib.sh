@@ -131,6 +131,7 @@ start_server() {
   RUST_LOG=${RUST_LOG:-warn} "${SERVER_PIN[@]}" "$BIN" serve --bundle "$bundle" --listen "127.0.0.1:$port" \
     2>>"$DATA_DIR/server.log" &
   SERVER_PID=$!
+  SERVER_PIDS+=("$SERVER_PID")
   wait_ready "$SERVER_URL/readyz" 600
 }
 
@@ -161,18 +162,81 @@ stop_server() {
     kill -KILL "$SERVER_PID" 2>/dev/null || true
   fi
   wait "$SERVER_PID" 2>/dev/null || true
+  local -a rest=()
+  local p
+  for p in "${SERVER_PIDS[@]}"; do [[ $p == "$SERVER_PID" ]] || rest+=("$p"); done
+  SERVER_PIDS=("${rest[@]}")
   SERVER_PID=
+}
+
+# --- CPU accounting: is something else competing for the cores? -------------------------------
+#
+# Over a measured run, the ticks all CPUs were busy (user, nice, system, steal), minus those of
+# the servers and of the load generator, are someone else's work (a compiler, a test suite): the
+# run was disturbed. The servers' own share tells whether the server was saturated (a max-rate
+# run below ~90% of its core was limited by something else, e.g. the client).
+
+CLK_TCK=$(getconf CLK_TCK)
+SERVER_PIDS=() # the processes whose CPU counts as "server": sportello, the postmaster
+
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $9; exit }' /proc/stat; }
+
+# tree_ticks PID...: CPU ticks of the processes, their live children and their reaped children.
+tree_ticks() {
+  local pid p t total=0
+  for pid in "$@"; do
+    # shellcheck disable=SC2046 # the children list is a list of pids
+    for p in "$pid" $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+      # Fields after "(comm) ": utime stime cutime cstime are the 12th to 15th.
+      t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }') || t=0
+      total=$((total + ${t:-0}))
+    done
+  done
+  echo "$total"
+}
+
+# The load generators are this shell's children: their ticks add to its cutime/cstime once reaped.
+client_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'; }
+
+measure_start() {
+  M_BUSY=$(busy_ticks) M_SERVER=$(tree_ticks "${SERVER_PIDS[@]}") M_CLIENT=$(client_ticks)
+  M_START=$(date +%s.%N)
+}
+
+# measure_end: sets SERVER_CPU and OTHER_CPU, in percent of one core, since measure_start.
+measure_end() {
+  local busy server client
+  busy=$(($(busy_ticks) - M_BUSY))
+  server=$(($(tree_ticks "${SERVER_PIDS[@]}") - M_SERVER))
+  client=$(($(client_ticks) - M_CLIENT))
+  read -r SERVER_CPU OTHER_CPU < <(awk -v t0="$M_START" -v t1="$(date +%s.%N)" -v hz="$CLK_TCK" \
+    -v b="$busy" -v s="$server" -v c="$client" 'BEGIN {
+      ticks = (t1 - t0) * hz; o = b - s - c; if (o < 0) o = 0
+      printf "%.0f %.0f\n", 100 * s / ticks, 100 * o / ticks }')
+}
+
+# Before measuring: say so if the machine is already busy (1 s sample, no server load).
+check_quiet() {
+  measure_start
+  sleep 1
+  measure_end
+  if [[ $OTHER_CPU -gt 10 ]]; then
+    log "WARNING: other processes use ${OTHER_CPU}% of a core before the benchmark: results will be disturbed"
+  fi
 }
 
 # --- wrk ---------------------------------------------------------------------------------------
 
 # run_wrk NAME DURATION CONNECTIONS OUTFILE: runs wrk on $SERVER_URL with benches/wrk/NAME.lua and
-# sets WRK_RPS, WRK_P99_MS, WRK_NON2XX, WRK_SOCKET_ERRORS and WRK_CMD. The raw output is kept.
+# sets WRK_RPS, WRK_P99_MS, WRK_NON2XX, WRK_SOCKET_ERRORS, WRK_CMD, SERVER_CPU and OTHER_CPU.
+# The raw output is kept in OUTFILE.
 run_wrk() {
   local name=$1 duration=$2 conns=$3 out=$4
   local -a cmd=("${CLIENT_PIN[@]}" wrk -t1 "-c$conns" "-d${duration}s" --latency -s "$BENCH_DIR/wrk/$name.lua" "$SERVER_URL")
   WRK_CMD="${cmd[*]}"
+  measure_start
   "${cmd[@]}" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+  measure_end
   parse_wrk "$out"
 }
 
@@ -208,6 +272,9 @@ median() {
 
 # ratio A B: A / B with 3 decimals ("nan" when B is 0).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.3f\n", a / b }'; }
+
+# max X...: the largest of the numbers given.
+max() { printf '%s\n' "$@" | sort -g | tail -n1; }
 
 # fmt_int X...: numbers rounded to integers, joined with ", ".
 fmt_int() { printf '%s\n' "$@" | awk '{ printf "%s%.0f", (NR > 1 ? ", " : ""), $1 } END { print "" }'; }

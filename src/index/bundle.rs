@@ -29,7 +29,7 @@ use crate::ingest::{self, Format, InputSummary};
 use crate::model::{Audience, ContactPoint, Taxonomy};
 
 /// Version of the on-disk layout; a loader refuses any other.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The default dataset compiled into the binary.
 pub const EMBEDDED_SAMPLE: &[u8] = include_bytes!("../../data/sample.geojson");
@@ -146,6 +146,8 @@ impl Snapshot {
 
     /// Loads and checks the bundle in `dir`.
     pub fn load(dir: &Path) -> Result<Snapshot, BundleError> {
+        let started = std::time::Instant::now();
+        let lap = |what: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "load: {what}");
         let mpath = dir.join("manifest.json");
         if !mpath.is_file() {
             return Err(BundleError::NotABundle(dir.to_path_buf()));
@@ -170,7 +172,9 @@ impl Snapshot {
         };
         let geojson = read_checked("points.geojson", &manifest.content_hash)?;
         let desks_bin = read_checked("desks.bin", &manifest.desks_hash)?;
+        lap("read and verified");
         let decoded = decode_desks(&desks_bin).map_err(|e| corrupt(format!("desks.bin: {e}")))?;
+        lap("decoded desks.bin");
         if decoded.positions.len() != manifest.counts.points {
             return Err(corrupt(format!(
                 "manifest counts {} desks, desks.bin holds {}",
@@ -178,17 +182,27 @@ impl Snapshot {
                 decoded.positions.len()
             )));
         }
-        let desks = DeskStore::from_parts(geojson, decoded.offsets, decoded.positions)
+        let desks = DeskStore::from_parts(geojson, decoded.offsets, decoded.positions, decoded.by_id)
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
+        lap("desk store");
         let text = TextIndex::open(&dir.join("text"), Taxonomy::embedded())?;
+        lap("text index");
         if text.num_docs() as usize != desks.len() {
             return Err(corrupt(format!("text index holds {} documents for {} desks", text.num_docs(), desks.len())));
         }
+        // The two slowest steps, one per core.
+        let (entries, langs) = (decoded.entries, decoded.langs);
+        let (clusters, spatial) = std::thread::scope(|scope| {
+            let clusters = scope.spawn(|| ClusterIndex::build(&entries, desks.positions()));
+            let spatial = SpatialIndex::from_entries(entries.clone(), langs);
+            (clusters.join().expect("cluster build does not panic"), spatial)
+        });
+        lap("clusters and r-tree");
         Ok(Snapshot {
             manifest,
-            clusters: ClusterIndex::build(&decoded.entries, desks.positions()),
+            clusters,
             desks: Arc::new(desks),
-            spatial: SpatialIndex::from_entries(decoded.entries, decoded.langs),
+            spatial,
             text,
             taxonomy: Taxonomy::embedded(),
             source: dir.display().to_string(),
@@ -233,7 +247,8 @@ const DESKS_MAGIC: &[u8; 8] = b"SPTLDSK1";
 
 /// `desks.bin`, little-endian: magic, desk count (u64), language table (u32 count, then each code
 /// as u8 length + bytes), feature offsets ((count + 1) × u64), positions (count × f64 lat, f64
-/// lon), filter fields (count × u64 language mask, u32 domain mask, u8 audience).
+/// lon), filter fields (count × u64 language mask, u32 domain mask, u8 audience), and the
+/// ordinals sorted by id (count × u32).
 fn encode_desks(desks: &DeskStore, entries: &[Entry], langs: &[String]) -> Vec<u8> {
     let n = desks.len();
     let mut out = Vec::with_capacity(16 + n * 45);
@@ -259,6 +274,9 @@ fn encode_desks(desks: &DeskStore, entries: &[Entry], langs: &[String]) -> Vec<u
             Audience::Unions => 1,
         });
     }
+    for o in desks.id_index() {
+        out.extend_from_slice(&o.to_le_bytes());
+    }
     out
 }
 
@@ -267,6 +285,7 @@ struct DecodedDesks {
     offsets: Vec<u64>,
     positions: Vec<[f64; 2]>,
     entries: Vec<Entry>,
+    by_id: Vec<u32>,
 }
 
 fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
@@ -308,10 +327,11 @@ fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
         let domains = u32::from_le_bytes(c[8..12].try_into().expect("4"));
         entries.push(SpatialIndex::entry(i as u32, lat, lon, langs_mask, domains, audience));
     }
+    let by_id = take(n * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect();
     if at != b.len() {
         return Err("trailing bytes".into());
     }
-    Ok(DecodedDesks { langs, offsets, positions, entries })
+    Ok(DecodedDesks { langs, offsets, positions, entries, by_id })
 }
 
 /// Progress callbacks of a build: a phase name and a total, then increments.

@@ -4,8 +4,6 @@
 //! parsed or re-serialised per request. A full [`ContactPoint`] is parsed back only for the rare
 //! checks that need one (opening hours, languages without a filter bit).
 
-use std::collections::HashMap;
-
 use crate::model::feature::PointFeature;
 use crate::model::{ContactPoint, GeoPoint};
 
@@ -18,7 +16,8 @@ pub struct DeskStore {
     offsets: Vec<u64>,
     /// (latitude, longitude) in degrees, by ordinal.
     positions: Vec<[f64; 2]>,
-    ids: HashMap<Box<str>, u32>,
+    /// Ordinals sorted by id, for finding a desk by id with a binary search.
+    by_id: Vec<u32>,
 }
 
 /// Why stored bytes do not make a desk store.
@@ -26,8 +25,8 @@ pub struct DeskStore {
 pub enum StoreError {
     #[error("feature {0} is not where the index says it is")]
     Misplaced(usize),
-    #[error("duplicate id `{0}`")]
-    DuplicateId(String),
+    #[error("the id index is not a permutation of the desks")]
+    IdIndex,
     #[error("{0} offsets for {1} positions")]
     Counts(usize, usize),
 }
@@ -58,32 +57,46 @@ impl DeskStore {
         }
         geojson.extend_from_slice(b"\n]}\n");
         let positions = points.iter().map(|p| [p.position.lat.degrees(), p.position.lon.degrees()]).collect();
-        DeskStore::from_parts(geojson, offsets, positions).expect("freshly written features are well placed")
+        let mut by_id: Vec<u32> = (0..points.len() as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| points[a as usize].id.cmp(&points[b as usize].id));
+        DeskStore::from_parts(geojson, offsets, positions, by_id).expect("freshly written features are well placed")
     }
 
-    /// Rebuilds a store from a bundle's parts, checking that every offset starts a feature.
-    pub fn from_parts(geojson: Vec<u8>, offsets: Vec<u64>, positions: Vec<[f64; 2]>) -> Result<DeskStore, StoreError> {
-        if offsets.len() != positions.len() + 1 {
-            return Err(StoreError::Counts(offsets.len(), positions.len()));
+    /// Rebuilds a store from a bundle's parts. Checks what keeps every later access in bounds
+    /// (offsets in order and inside the file, the id index a permutation); the bytes themselves
+    /// were checked against the manifest's hashes.
+    pub fn from_parts(geojson: Vec<u8>, offsets: Vec<u64>, positions: Vec<[f64; 2]>, by_id: Vec<u32>) -> Result<DeskStore, StoreError> {
+        let n = positions.len();
+        if offsets.len() != n + 1 || by_id.len() != n {
+            return Err(StoreError::Counts(offsets.len(), n));
         }
-        let mut ids = HashMap::with_capacity(positions.len());
-        for i in 0..positions.len() {
-            if i > 0 && geojson.get(offsets[i] as usize..).is_none_or(|rest| !rest.starts_with(SEP)) {
+        for i in 0..n {
+            let (start, end) = (start_of(&offsets, i), offsets[i + 1] as usize);
+            if end < start + PREFIX.len() + 2 || end > geojson.len() {
                 return Err(StoreError::Misplaced(i));
             }
-            let (start, end) = (start_of(&offsets, i), offsets[i + 1] as usize);
-            let frag = geojson
-                .get(start..end)
-                .filter(|f| f.starts_with(PREFIX) && f.ends_with(b"}}"))
-                .ok_or(StoreError::Misplaced(i))?;
-            let rest = &frag[PREFIX.len()..];
-            let len = rest.iter().position(|&b| b == b'"').ok_or(StoreError::Misplaced(i))?;
-            let id = std::str::from_utf8(&rest[..len]).map_err(|_| StoreError::Misplaced(i))?;
-            if ids.insert(id.into(), i as u32).is_some() {
-                return Err(StoreError::DuplicateId(id.to_string()));
+        }
+        let mut seen = vec![false; n];
+        for &o in &by_id {
+            match seen.get_mut(o as usize) {
+                Some(s) if !*s => *s = true,
+                _ => return Err(StoreError::IdIndex),
             }
         }
-        Ok(DeskStore { geojson, offsets, positions, ids })
+        Ok(DeskStore { geojson, offsets, positions, by_id })
+    }
+
+    /// The ordinals sorted by id, as stored in the bundle.
+    pub fn id_index(&self) -> &[u32] {
+        &self.by_id
+    }
+
+    /// Desk `ord`'s id, read from its stored feature.
+    pub fn id(&self, ord: u32) -> &str {
+        let rest = &self.feature(ord)[PREFIX.len()..];
+        let len = rest.iter().position(|&b| b == b'"').unwrap_or(0);
+        // Ids are ASCII by validation; a damaged one reads as empty and matches nothing.
+        std::str::from_utf8(&rest[..len]).unwrap_or("")
     }
 
     pub fn len(&self) -> usize {
@@ -126,7 +139,7 @@ impl DeskStore {
     }
 
     pub fn ord_of(&self, id: &str) -> Option<u32> {
-        self.ids.get(id).copied()
+        self.by_id.binary_search_by(|&o| self.id(o).cmp(id)).ok().map(|i| self.by_id[i])
     }
 
     /// Desk `ord` as a full record, parsed from its stored feature (for the rare checks that
