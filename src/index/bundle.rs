@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::clusters::ClusterIndex;
 use super::spatial::{Entry, SpatialIndex};
 use super::store::DeskStore;
-use super::text::TextIndex;
+use super::text::{DeskBits, TextIndex};
 use crate::ingest::{self, Format, InputSummary};
 use crate::model::{Audience, ContactPoint, Taxonomy};
 
@@ -108,6 +108,8 @@ pub struct Snapshot {
     pub spatial: SpatialIndex,
     /// Precomputed viewport clusters.
     pub clusters: ClusterIndex,
+    /// Every desk's filter bits, by ordinal (facet counts).
+    pub bits: Arc<Vec<DeskBits>>,
     pub text: TextIndex,
     pub taxonomy: &'static Taxonomy,
     /// Where it came from: a bundle path, or `embedded`.
@@ -124,6 +126,7 @@ impl Snapshot {
         let manifest = manifest(&points, inputs, 0, &desks, &desks_bin);
         Ok(Snapshot {
             manifest,
+            bits: bits_of(&entries),
             clusters: ClusterIndex::build(&entries, desks.positions()),
             desks: Arc::new(desks),
             spatial: SpatialIndex::from_entries(entries, langs),
@@ -192,6 +195,7 @@ impl Snapshot {
         }
         // The two slowest steps, one per core.
         let (entries, langs) = (decoded.entries, decoded.langs);
+        let bits = bits_of(&entries);
         let (clusters, spatial) = std::thread::scope(|scope| {
             let clusters = scope.spawn(|| ClusterIndex::build(&entries, desks.positions()));
             let spatial = SpatialIndex::from_entries(entries.clone(), langs);
@@ -200,6 +204,7 @@ impl Snapshot {
         lap("clusters and r-tree");
         Ok(Snapshot {
             manifest,
+            bits,
             clusters,
             desks: Arc::new(desks),
             spatial,
@@ -222,6 +227,11 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.desks.is_empty()
     }
+}
+
+/// The filter bits of `entries` (given by ordinal).
+fn bits_of(entries: &[Entry]) -> Arc<Vec<DeskBits>> {
+    Arc::new(entries.iter().map(|e| DeskBits { langs: e.langs, domains: e.domains }).collect())
 }
 
 fn hash_of(bytes: &[u8]) -> String {

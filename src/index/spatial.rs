@@ -358,6 +358,18 @@ impl SpatialIndex {
         self.tree.size()
     }
 
+    /// Language codes by bit (bit 0 first); at most 63.
+    pub fn lang_codes(&self) -> Vec<String> {
+        let mut v: Vec<(&String, &u8)> = self.lang_bits.iter().collect();
+        v.sort_by_key(|(_, b)| **b);
+        v.into_iter().map(|(l, _)| l.clone()).collect()
+    }
+
+    /// Whether `lang` has a bit of its own.
+    pub fn has_lang_bit(&self, lang: &str) -> bool {
+        self.lang_bits.contains_key(lang)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tree.size() == 0
     }

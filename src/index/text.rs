@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use tantivy::collector::{Count, FacetCollector, FilterCollector, TopDocs};
+use tantivy::collector::{Collector, FilterCollector, SegmentCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -170,12 +170,104 @@ pub struct Facets {
     pub domains: BTreeMap<String, u64>,
 }
 
-/// A text search's answer.
+/// A desk's filter bits (the spatial index's language and domain masks), by ordinal: what facet
+/// counts are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeskBits {
+    pub langs: u64,
+    pub domains: u32,
+}
+
+/// Facet counts by bit: `langs[b]` desks have language bit `b` (bit 63: a language without a bit
+/// of its own; those desks' ordinals are in `rare`), `domains[b]` have domain `b`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BitCounts {
+    pub matches: usize,
+    pub langs: [u64; 64],
+    pub domains: [u64; 32],
+    pub rare: Vec<u32>,
+}
+
+impl Default for BitCounts {
+    fn default() -> Self {
+        BitCounts { matches: 0, langs: [0; 64], domains: [0; 32], rare: Vec::new() }
+    }
+}
+
+/// Counts matches and their facets from the desks' filter bits: a few bit operations per match,
+/// where tantivy's facet collectors read multi-valued columns.
+struct BitFacets {
+    bits: Arc<Vec<DeskBits>>,
+}
+
+struct BitFacetsSegment {
+    ords: Arc<dyn tantivy::columnar::ColumnValues<u64>>,
+    bits: Arc<Vec<DeskBits>>,
+    counts: BitCounts,
+}
+
+impl Collector for BitFacets {
+    type Fruit = BitCounts;
+    type Child = BitFacetsSegment;
+
+    fn for_segment(&self, _: u32, seg: &tantivy::SegmentReader) -> tantivy::Result<BitFacetsSegment> {
+        let ords = seg.fast_fields().u64("ord")?.first_or_default_col(0);
+        Ok(BitFacetsSegment { ords, bits: self.bits.clone(), counts: BitCounts::default() })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, parts: Vec<BitCounts>) -> tantivy::Result<BitCounts> {
+        let mut all = BitCounts::default();
+        for p in parts {
+            all.matches += p.matches;
+            for (a, b) in all.langs.iter_mut().zip(p.langs) {
+                *a += b;
+            }
+            for (a, b) in all.domains.iter_mut().zip(p.domains) {
+                *a += b;
+            }
+            all.rare.extend(p.rare);
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for BitFacetsSegment {
+    type Fruit = BitCounts;
+
+    fn collect(&mut self, doc: tantivy::DocId, _: tantivy::Score) {
+        let ord = self.ords.get_val(doc) as u32;
+        let b = self.bits.get(ord as usize).copied().unwrap_or_default();
+        let c = &mut self.counts;
+        c.matches += 1;
+        let mut l = b.langs;
+        while l != 0 {
+            c.langs[l.trailing_zeros() as usize] += 1;
+            l &= l - 1;
+        }
+        let mut d = b.domains;
+        while d != 0 {
+            c.domains[d.trailing_zeros() as usize] += 1;
+            d &= d - 1;
+        }
+        if b.langs & (1 << 63) != 0 {
+            c.rare.push(ord);
+        }
+    }
+
+    fn harvest(self) -> BitCounts {
+        self.counts
+    }
+}
+
+/// A text search's answer: the best hits, and counts over every match.
 #[derive(Debug, Clone, Default)]
 pub struct TextResult {
     pub hits: Vec<TextHit>,
-    pub total: usize,
-    pub facets: Facets,
+    pub counts: BitCounts,
 }
 
 /// Per-desk adjustments a search applies before picking the top hits: `keep(ord)` filters (for
@@ -184,6 +276,8 @@ pub struct TextResult {
 pub struct Adjust {
     pub keep: Option<Arc<dyn Fn(u32) -> bool + Send + Sync>>,
     pub weight: Option<Arc<dyn Fn(u32) -> f32 + Send + Sync>>,
+    /// Every desk's filter bits, by ordinal, for the facet counts.
+    pub bits: Arc<Vec<DeskBits>>,
 }
 
 /// An open text index: one reader for the program's life, a fresh searcher per query.
@@ -322,12 +416,8 @@ impl TextIndex {
                 None => score,
             }
         });
-        let mut lang_facets = FacetCollector::for_field("lang");
-        lang_facets.add_facet(Facet::root());
-        let mut domain_facets = FacetCollector::for_field("domain");
-        domain_facets.add_facet(Facet::root());
-        let collectors = (top, Count, lang_facets, domain_facets);
-        let (top, total, langs, domains) = match &adjust.keep {
+        let collectors = (top, BitFacets { bits: adjust.bits.clone() });
+        let (top, counts) = match &adjust.keep {
             Some(keep) => {
                 let keep = keep.clone();
                 let pred = move |ord: u64| keep(ord as u32);
@@ -339,12 +429,7 @@ impl TextIndex {
         for (score, addr) in top {
             hits.push(TextHit { ord: self.ord_of(&searcher, addr)?, score });
         }
-        let count = |fc: &tantivy::collector::FacetCounts| {
-            fc.get(Facet::root())
-                .map(|(facet, n)| (facet.to_path().last().map(|s| s.to_string()).unwrap_or_default(), n))
-                .collect()
-        };
-        Ok(TextResult { hits, total, facets: Facets { languages: count(&langs), domains: count(&domains) } })
+        Ok(TextResult { hits, counts })
     }
 
     fn ord_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> tantivy::Result<u32> {

@@ -96,14 +96,38 @@ pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<Sea
             (1.0 / (1.0 + km / DISTANCE_HALF_KM)) as f32
         }) as Arc<dyn Fn(u32) -> f32 + Send + Sync>
     });
-    let result = s.text.search(r.q.as_deref(), &filter, &Adjust { keep, weight }, r.limit)?;
+    let result = s.text.search(r.q.as_deref(), &filter, &Adjust { keep, weight, bits: s.bits.clone() }, r.limit)?;
     let hits = result
         .hits
         .iter()
         .map(|h| Hit { ord: h.ord, distance_m: r.at.map(|at| s.desks.distance_m(&at, h.ord)) })
         .collect();
     let understood = r.q.as_deref().map(|q| s.text.expand_domains(q).into_iter().map(|(d, _)| d).collect()).unwrap_or_default();
-    Ok(SearchAnswer { hits, total: result.total, facets: result.facets, understood })
+    Ok(SearchAnswer { hits, total: result.counts.matches, facets: facets(s, &result.counts), understood })
+}
+
+/// Facet counts by code from counts by bit; desks with languages that have no bit of their own
+/// are read back to count those exactly.
+fn facets(s: &Snapshot, c: &crate::index::text::BitCounts) -> Facets {
+    let mut f = Facets::default();
+    for (code, n) in s.spatial.lang_codes().iter().zip(c.langs) {
+        if n > 0 {
+            f.languages.insert(code.clone(), n);
+        }
+    }
+    for &ord in &c.rare {
+        for l in s.desks.desk(ord).languages {
+            if !s.spatial.has_lang_bit(l.as_str()) {
+                *f.languages.entry(l.to_string()).or_default() += 1;
+            }
+        }
+    }
+    for (d, n) in Domain::ALL.iter().zip(c.domains) {
+        if n > 0 {
+            f.domains.insert(d.code().to_string(), n);
+        }
+    }
+    f
 }
 
 /// One desk by id: its ordinal.
