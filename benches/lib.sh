@@ -59,21 +59,23 @@ build_release() {
 }
 
 # ensure_data COUNT SEED: sets DATA_GEOJSON and DATA_BUNDLE, generating them once per COUNT and SEED.
-# The same files serve load.sh and postgis.sh, so both benchmark exactly the same desks.
+# The same files serve load.sh and postgis.sh, so both benchmark exactly the same desks. (The
+# GeoJSON name is the one the criterion benches use too; the bundle is ours, built from that file.)
 ensure_data() {
   local count=$1 seed=$2
   mkdir -p "$DATA_DIR"
-  DATA_GEOJSON="$DATA_DIR/synth-n$count-s$seed.geojson"
+  DATA_GEOJSON="$DATA_DIR/synth-$count-$seed.geojson"
   DATA_BUNDLE="$DATA_DIR/bundle-n$count-s$seed"
-  if [[ ! -s $DATA_GEOJSON ]]; then
-    log "synth --count $count --seed $seed"
+  # A complete file ends with the collection's closing "]}".
+  if [[ ! -s $DATA_GEOJSON ]] || [[ $(tail -c 3 "$DATA_GEOJSON" | tr -d '[:space:]') != "]}" ]]; then
+    log "synth --count $count --seed $seed --out $DATA_GEOJSON"
     # Written aside and renamed, so an interrupted run never leaves a truncated file to reuse.
     "$BIN" synth --count "$count" --seed "$seed" --out "$DATA_GEOJSON.tmp" || die "synth failed"
     mv "$DATA_GEOJSON.tmp" "$DATA_GEOJSON"
-    rm -rf "$DATA_BUNDLE" # a bundle of older data must not be reused
   fi
-  # A bundle from an older binary may no longer load (format change): rebuild it then.
-  if [[ -f $DATA_BUNDLE/manifest.json ]] &&
+  # Reuse the bundle if it was built from this file and still loads (a newer binary may have
+  # changed the bundle format).
+  if [[ -f $DATA_BUNDLE/manifest.json && $DATA_BUNDLE/manifest.json -nt $DATA_GEOJSON ]] &&
     "$BIN" query --bundle "$DATA_BUNDLE" nearest 'lat=45.46&lon=9.19&k=1' >/dev/null 2>&1; then
     log "reusing $DATA_BUNDLE"
   else
@@ -131,7 +133,6 @@ start_server() {
   RUST_LOG=${RUST_LOG:-warn} "${SERVER_PIN[@]}" "$BIN" serve --bundle "$bundle" --listen "127.0.0.1:$port" \
     2>>"$DATA_DIR/server.log" &
   SERVER_PID=$!
-  SERVER_PIDS+=("$SERVER_PID")
   wait_ready "$SERVER_URL/readyz" 600
 }
 
@@ -162,10 +163,6 @@ stop_server() {
     kill -KILL "$SERVER_PID" 2>/dev/null || true
   fi
   wait "$SERVER_PID" 2>/dev/null || true
-  local -a rest=()
-  local p
-  for p in "${SERVER_PIDS[@]}"; do [[ $p == "$SERVER_PID" ]] || rest+=("$p"); done
-  SERVER_PIDS=("${rest[@]}")
   SERVER_PID=
 }
 
@@ -177,29 +174,26 @@ stop_server() {
 # run below ~90% of its core was limited by something else, e.g. the client).
 
 CLK_TCK=$(getconf CLK_TCK)
-SERVER_PIDS=() # the processes whose CPU counts as "server": sportello, the postmaster
 
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $9; exit }' /proc/stat; }
 
 # tree_ticks PID...: CPU ticks of the processes, their live children and their reaped children.
+# (Children are found by their parent pid: /proc/PID/task/*/children is not in every kernel.)
 tree_ticks() {
-  local pid p t total=0
-  for pid in "$@"; do
-    # shellcheck disable=SC2046 # the children list is a list of pids
-    for p in "$pid" $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-      # Fields after "(comm) ": utime stime cutime cstime are the 12th to 15th.
-      t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }') || t=0
-      total=$((total + ${t:-0}))
-    done
-  done
-  echo "$total"
+  [[ $# -gt 0 ]] || { echo 0; return; }
+  # Drop "(comm) " (it may hold spaces); then $1 pid, $3 ppid, $13..$16 utime stime cutime cstime.
+  cat /proc/[0-9]*/stat 2>/dev/null | sed 's/ (.*) / /' | awk -v pids=" $* " '
+    index(pids, " " $1 " ") || index(pids, " " $3 " ") { total += $13 + $14 + $15 + $16 }
+    END { print total + 0 }'
 }
 
 # The load generators are this shell's children: their ticks add to its cutime/cstime once reaped.
 client_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'; }
 
+# measure_start PID...: starts measuring; the PIDs (and their children) are the server under load.
 measure_start() {
-  M_BUSY=$(busy_ticks) M_SERVER=$(tree_ticks "${SERVER_PIDS[@]}") M_CLIENT=$(client_ticks)
+  M_PIDS=("$@")
+  M_BUSY=$(busy_ticks) M_SERVER=$(tree_ticks "${M_PIDS[@]}") M_CLIENT=$(client_ticks)
   M_START=$(date +%s.%N)
 }
 
@@ -207,7 +201,7 @@ measure_start() {
 measure_end() {
   local busy server client
   busy=$(($(busy_ticks) - M_BUSY))
-  server=$(($(tree_ticks "${SERVER_PIDS[@]}") - M_SERVER))
+  server=$(($(tree_ticks "${M_PIDS[@]}") - M_SERVER))
   client=$(($(client_ticks) - M_CLIENT))
   read -r SERVER_CPU OTHER_CPU < <(awk -v t0="$M_START" -v t1="$(date +%s.%N)" -v hz="$CLK_TCK" \
     -v b="$busy" -v s="$server" -v c="$client" 'BEGIN {
@@ -215,14 +209,38 @@ measure_end() {
       printf "%.0f %.0f\n", 100 * s / ticks, 100 * o / ticks }')
 }
 
-# Before measuring: say so if the machine is already busy (1 s sample, no server load).
+# check_quiet PID...: before measuring, says so if the machine is already busy (1 s sample, idle
+# servers PID...).
 check_quiet() {
-  measure_start
+  measure_start "$@"
   sleep 1
   measure_end
   if [[ $OTHER_CPU -gt 10 ]]; then
     log "WARNING: other processes use ${OTHER_CPU}% of a core before the benchmark: results will be disturbed"
   fi
+}
+
+# --- load generators ---------------------------------------------------------------------------
+
+CLIENT_PID=
+# run_client OUTFILE CMD...: runs a load generator with its output in OUTFILE. In the background
+# with `wait`, so that a signal to this script is handled at once (`wait` is interruptible, a
+# foreground command is not) and cleanup can stop the client.
+run_client() {
+  local out=$1 rc=0
+  shift
+  "$@" >"$out" 2>&1 &
+  CLIENT_PID=$!
+  wait "$CLIENT_PID" || rc=$?
+  CLIENT_PID=
+  return "$rc"
+}
+
+stop_client() {
+  [[ -n $CLIENT_PID ]] || return 0
+  kill -TERM "$CLIENT_PID" 2>/dev/null || true
+  wait "$CLIENT_PID" 2>/dev/null || true
+  CLIENT_PID=
 }
 
 # --- wrk ---------------------------------------------------------------------------------------
@@ -232,10 +250,13 @@ check_quiet() {
 # The raw output is kept in OUTFILE.
 run_wrk() {
   local name=$1 duration=$2 conns=$3 out=$4
-  local -a cmd=("${CLIENT_PIN[@]}" wrk -t1 "-c$conns" "-d${duration}s" --latency -s "$BENCH_DIR/wrk/$name.lua" "$SERVER_URL")
+  # --timeout: wrk's default (2 s) would drop the slowest answers (search on 1M desks) from the
+  # latency histogram as "timeout" errors instead of counting them in p99.
+  local -a cmd=("${CLIENT_PIN[@]}" wrk -t1 "-c$conns" "-d${duration}s" --timeout 10s --latency
+    -s "$BENCH_DIR/wrk/$name.lua" "$SERVER_URL")
   WRK_CMD="${cmd[*]}"
-  measure_start
-  "${cmd[@]}" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+  measure_start "$SERVER_PID"
+  run_client "$out" "${cmd[@]}" || die "wrk failed for $name: $(cat "$out")"
   measure_end
   parse_wrk "$out"
 }

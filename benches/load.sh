@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP load benchmark of sportello: maximum throughput of each endpoint with wrk (interleaved
 # rounds, so drift of the machine hits every endpoint alike), then the p99 latency of `nearest`
-# at a fixed rate (half its maximum) with oha, corrected for coordinated omission.
+# at a fixed rate (half its maximum) with oha, corrected for coordinated omission, and of
+# `/healthz` at the same rate (the floor of that measurement).
 # See benches/README.md for what it prints and why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,11 +64,14 @@ ensure_python() {
   command -v python3 >/dev/null 2>&1 || apt_install python3
 }
 
-cleanup() { stop_server; }
+cleanup() {
+  stop_client
+  stop_server
+}
 
 # One wrk run per endpoint per round, in the order A B C D E A B C D E …; records req/s, p99,
 # the ratio to the same round's baseline, non-2xx answers and socket errors.
-declare -A RPS P99 RATIOS NON2XX SOCKERR WRK_CMDS
+declare -A RPS P99 RATIOS NON2XX SOCKERR WRK_CMDS SCPU OCPU
 run_rounds() {
   local round ep base_rps=0
   for ((round = 1; round <= ROUNDS; round++)); do
@@ -79,30 +83,54 @@ run_rounds() {
       RATIOS[$ep]+="$(ratio "$WRK_RPS" "$base_rps") "
       NON2XX[$ep]=$((${NON2XX[$ep]:-0} + WRK_NON2XX))
       SOCKERR[$ep]=$((${SOCKERR[$ep]:-0} + WRK_SOCKET_ERRORS))
+      SCPU[$ep]+="$SERVER_CPU "
+      OCPU[$ep]+="$OTHER_CPU "
       WRK_CMDS[$ep]=$WRK_CMD
-      log "round $round/$ROUNDS $ep: $WRK_RPS req/s, p99 $WRK_P99_MS ms, non-2xx $WRK_NON2XX, socket errors $WRK_SOCKET_ERRORS"
+      log "round $round/$ROUNDS $ep: $WRK_RPS req/s, p99 $WRK_P99_MS ms, non-2xx $WRK_NON2XX," \
+        "socket errors $WRK_SOCKET_ERRORS, server CPU $SERVER_CPU%, other CPU $OTHER_CPU%"
     done
   done
 }
 
-# The throughput table; medians are over rounds.
+# The throughput table; medians are over rounds. CPU in % of one core: the server's (below ~90%
+# at max rate, the server was not the bottleneck) and other processes' (the worst round).
 print_table() {
   local ep
-  printf '%-13s | %-28s | %12s | %17s | %8s | %s\n' endpoint "req/s per round" "median req/s" \
-    "ratio to baseline" "p99 (ms)" "non-2xx / socket errors"
-  printf '%s\n' "--------------|------------------------------|--------------|-------------------|----------|------------------------"
+  printf '%-12s | %-24s | %8s | %8s | %8s | %6s | %6s | %s\n' endpoint "req/s per round" "median" \
+    "ratio to" "p99 (ms)" "server" "other" "non-2xx /"
+  printf '%-12s | %-24s | %8s | %8s | %8s | %6s | %6s | %s\n' "" "" "req/s" "baseline" "median" "CPU %" "CPU %" \
+    "socket errors"
+  printf '%s\n' "-------------|--------------------------|----------|----------|----------|--------|--------|--------------"
   for ep in "${ENDPOINTS[@]}"; do
     # shellcheck disable=SC2086 # word splitting of the per-round lists is intended
-    printf '%-13s | %-28s | %12.0f | %17.3f | %8.3f | %s / %s\n' "$ep" "$(fmt_int ${RPS[$ep]})" \
-      "$(median ${RPS[$ep]})" "$(median ${RATIOS[$ep]})" "$(median ${P99[$ep]})" "${NON2XX[$ep]}" "${SOCKERR[$ep]}"
+    printf '%-12s | %-24s | %8.0f | %8.3f | %8.3f | %6.0f | %6.0f | %s / %s\n' "$ep" "$(fmt_int ${RPS[$ep]})" \
+      "$(median ${RPS[$ep]})" "$(median ${RATIOS[$ep]})" "$(median ${P99[$ep]})" "$(median ${SCPU[$ep]})" \
+      "$(max ${OCPU[$ep]})" "${NON2XX[$ep]}" "${SOCKERR[$ep]}"
   done
+  echo "(ratio: median over rounds of req/s / the same round's baseline req/s; CPU in % of one core:"
+  echo " server = sportello's own use, other = processes other than sportello and wrk, worst round)"
+}
+
+# A warning line when other processes took a noticeable share of the CPU during some run.
+disturbance_note() {
+  local worst
+  # shellcheck disable=SC2048,SC2086 # each element is a space-separated list of numbers
+  worst=$(max ${OCPU[*]} "$FIXED_OTHER_CPU")
+  if [[ $worst -gt 10 ]]; then
+    echo "WARNING: other processes used up to ${worst}% of a core during the runs: these numbers are disturbed;"
+    echo "         rerun on a quiet machine (nothing compiling or testing) before comparing them."
+  fi
 }
 
 # Fixed-rate latency of nearest: oha at half the measured maximum, every request timed from when
-# it should have been sent (--latency-correction), so a stall cannot hide its queue.
-FIXED_LINE=
+# it should have been sent (--latency-correction), so a stall cannot hide its queue. Then /healthz
+# at the same rate: the floor of this measurement (client, kernel, HTTP), which tells how much of
+# nearest's p99 is the query's own.
+FIXED_LINES=()
+OHA_CMDS=()
+FIXED_OTHER_CPU=0
 run_fixed_rate() {
-  local max rate urls json
+  local max rate urls
   # shellcheck disable=SC2086
   max=$(median ${RPS[nearest]})
   rate=$(awk -v m="$max" 'BEGIN { printf "%d", m / 2 }')
@@ -112,27 +140,46 @@ run_fixed_rate() {
   awk -v base="$SERVER_URL" 'BEGIN { srand(20240601)
     for (i = 0; i < 20000; i++)
       printf "%s/api/v1/nearest?lat=%.5f&lon=%.5f&k=10\n", base, 36 + 24 * rand(), -10 + 40 * rand() }' >"$urls"
-  json="$DATA_DIR/oha-nearest.json"
-  local -a cmd=("${CLIENT_PIN[@]}" "$OHA" --no-tui --worker-threads 1 -c "$CONNS" -z "${DURATION}s"
-    -q "$rate" --latency-correction --urls-from-file "$urls" --output-format json -o "$json")
-  OHA_CMD="${cmd[*]}"
-  log "$OHA_CMD"
-  "${cmd[@]}" >&2 || die "oha failed"
-  FIXED_LINE=$(python3 - "$json" "$rate" <<'EOF'
+  FIXED_LINES+=("fixed rate $rate req/s (half of nearest's median max), latency corrected:")
+  oha_at_rate nearest "$rate" --urls-from-file "$urls"
+  oha_at_rate healthz "$rate" "$SERVER_URL/healthz"
+}
+
+# oha_at_rate NAME RATE TARGET...: oha at RATE req/s on TARGET (a URL, or --urls-from-file FILE);
+# appends its summary to FIXED_LINES and its command to OHA_CMDS.
+oha_at_rate() {
+  local name=$1 rate=$2 json="$DATA_DIR/oha-$1.json"
+  shift 2
+  local -a cmd=("${CLIENT_PIN[@]}" "$OHA" --no-tui --worker-threads 1 -c "$CONNS" -z "${DURATION}s" -q "$rate"
+    --latency-correction --disable-compression --output-format json -o "$json" "$@")
+  OHA_CMDS+=("${cmd[*]}")
+  log "${cmd[*]}"
+  measure_start "$SERVER_PID"
+  run_client "$DATA_DIR/oha-$name.log" "${cmd[@]}" || die "oha failed: $(cat "$DATA_DIR/oha-$name.log")"
+  measure_end
+  FIXED_OTHER_CPU=$(max "$FIXED_OTHER_CPU" "$OTHER_CPU")
+  FIXED_LINES+=("$(python3 - "$json" "$name" "$rate" "$SERVER_CPU" "$OTHER_CPU" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+name, rate, server_cpu, other_cpu = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 m = r["metrics"]
-p99 = m["latency_ms"]["p99"]
+lat = m["latency_ms"]
 codes = r.get("statusCodeDistribution", {})
 bad = sum(n for c, n in codes.items() if not c.startswith("2"))
-errors = sum(r.get("errorDistribution", {}).values())
-verdict = "met" if p99 <= 1.0 else "NOT met"
-print(f"fixed rate {sys.argv[2]} req/s (half of nearest's median max): p99 {p99:.3f} ms "
-      f"(target <= 1 ms: {verdict}); achieved {m['requests_per_sec']:.0f} req/s, "
-      f"p50 {m['latency_ms']['p50']:.3f} ms, max {m['latency_ms']['max']:.3f} ms, "
-      f"non-2xx {bad}, errors {errors}")
+# Requests cut off by the end of the run are not failures.
+errors = sum(n for e, n in r.get("errorDistribution", {}).items() if "deadline" not in e)
+if name == "nearest":
+    note = f"(target <= 1 ms: {'met' if lat['p99'] <= 1.0 else 'NOT met'})"
+else:
+    note = "(the floor: client, kernel and HTTP without a query)"
+print(f"  {name:8} p99 {lat['p99']:.3f} ms {note}\n"
+      f"           achieved {m['requests_per_sec']:.0f} req/s, p50 {lat['p50']:.3f} ms, p95 {lat['p95']:.3f} ms, "
+      f"max {lat['max']:.3f} ms, non-2xx {bad}, errors {errors}, server CPU {server_cpu}%, other CPU {other_cpu}%")
+if m["requests_per_sec"] < 0.95 * rate:
+    print("           WARNING: oha did not reach the requested rate: the client or a busy machine limited"
+          " this run, its p99 measures queueing, not the server")
 EOF
-  )
+  )")
 }
 
 # Fails the run when an endpoint answered errors: its numbers would measure error pages.
@@ -159,8 +206,10 @@ main() {
   ensure_data "$COUNT" "$SEED"
   setup_pinning
   trap cleanup EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   start_server "$DATA_BUNDLE"
+  check_quiet "$SERVER_PID"
 
   run_rounds
   [[ $QUICK -eq 1 ]] || run_fixed_rate
@@ -173,13 +222,14 @@ main() {
     echo "$PIN_NOTE; $ROUNDS round(s) of ${DURATION}s per endpoint, $CONNS connections, order: ${ENDPOINTS[*]}"
     echo
     print_table
+    disturbance_note
     echo
-    if [[ -n $FIXED_LINE ]]; then printf '%s\n\n' "$FIXED_LINE"; fi
+    if [[ ${#FIXED_LINES[@]} -gt 0 ]]; then printf '%s\n' "${FIXED_LINES[@]}" ""; fi
     echo "commands:"
     echo "  $SERVER_CMD"
     local ep
     for ep in "${ENDPOINTS[@]}"; do echo "  ${WRK_CMDS[$ep]}"; done
-    if [[ -n $FIXED_LINE ]]; then echo "  $OHA_CMD"; fi
+    if [[ ${#OHA_CMDS[@]} -gt 0 ]]; then printf '  %s\n' "${OHA_CMDS[@]}"; fi
   } | tee "$RESULTS_FILE"
   log "results written to $RESULTS_FILE"
 

@@ -107,6 +107,8 @@ EOF
   log "$PG_START_CMD"
   as_postgres "${SERVER_PIN[@]}" "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_ROOT/server.log" -w -t 120 start >/dev/null ||
     { tail -n 30 "$PG_ROOT/server.log" >&2; die "PostgreSQL did not start"; }
+  # The postmaster: its CPU and its backends' count as PostgreSQL's.
+  PG_PID=$(head -n1 "$PGDATA_DIR/postmaster.pid")
   PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres)
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE $PG_DB" || die "CREATE DATABASE failed"
 }
@@ -173,13 +175,15 @@ compare_answers() {
   echo "same answer: $common of the 10 nearest public desks to Milan are the same in sportello and PostGIS"
 }
 
-# run_pgbench SCRIPT OUTFILE: sets PGB_TPS, PGB_LAT_MS, PGB_FAILED and PGB_CMD.
+# run_pgbench SCRIPT OUTFILE: sets PGB_TPS, PGB_LAT_MS, PGB_FAILED, PGB_CMD, SERVER_CPU, OTHER_CPU.
 run_pgbench() {
   local script=$1 out=$2
   local -a cmd=("${CLIENT_PIN[@]}" "$PGBIN/pgbench" -n -f "$BENCH_DIR/pgbench/$script.sql" -c "$CONNS" -j 2
     -T "$DURATION" --random-seed="$SEED" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$PG_DB")
   PGB_CMD="${cmd[*]}"
-  "${cmd[@]}" >"$out" 2>&1 || die "pgbench $script failed: $(tail -n 20 "$out")"
+  measure_start "$PG_PID"
+  run_client "$out" "${cmd[@]}" || die "pgbench $script failed: $(tail -n 20 "$out")"
+  measure_end
   PGB_TPS=$(awk '/^tps = / { print $3; exit }' "$out")
   PGB_LAT_MS=$(awk '/^latency average = / { print $4; exit }' "$out")
   PGB_FAILED=$(awk '/^number of failed transactions:/ { print $5; exit }' "$out")
@@ -187,7 +191,8 @@ run_pgbench() {
 }
 
 # Rounds of [ours nearest, PostGIS unfiltered, ours nearest lang=ti, PostGIS filtered].
-declare -A OURS PG RATIOS WRK_CMDS PGB_CMDS
+declare -A OURS PG RATIOS WRK_CMDS PGB_CMDS OURS_CPU PG_CPU
+OTHER_CPUS=()
 run_rounds() {
   local round
   for ((round = 1; round <= ROUNDS; round++)); do
@@ -199,36 +204,58 @@ run_rounds() {
 # run_pair KEY WRK_SCRIPT PGBENCH_SCRIPT ROUND
 run_pair() {
   local key=$1 wrk_script=$2 pg_script=$3 round=$4
+  # A second's pause before each run: the previous run's 32 PostgreSQL backends exit on the
+  # server core, and must not eat into the next measurement.
+  sleep 1
   run_wrk "$wrk_script" "$DURATION" "$CONNS" "$DATA_DIR/pg-wrk-$wrk_script-round$round.txt"
   [[ $WRK_NON2XX -eq 0 ]] || die "sportello answered $WRK_NON2XX non-2xx responses to $wrk_script"
   WRK_CMDS[$key]=$WRK_CMD
+  OURS[$key]+="$WRK_RPS "
+  OURS_CPU[$key]+="$SERVER_CPU "
+  OTHER_CPUS+=("$OTHER_CPU")
+  log "round $round/$ROUNDS $key: sportello $WRK_RPS req/s (p99 $WRK_P99_MS ms), server CPU $SERVER_CPU%, other CPU $OTHER_CPU%"
+  sleep 1
   run_pgbench "$pg_script" "$DATA_DIR/pgbench-$pg_script-round$round.txt"
   [[ $PGB_FAILED -eq 0 ]] || die "pgbench reported $PGB_FAILED failed transactions for $pg_script"
   PGB_CMDS[$key]=$PGB_CMD
-  OURS[$key]+="$WRK_RPS "
+  PG_CPU[$key]+="$SERVER_CPU "
+  OTHER_CPUS+=("$OTHER_CPU")
+  log "round $round/$ROUNDS $key: PostGIS $PGB_TPS tps (mean latency $PGB_LAT_MS ms), server CPU $SERVER_CPU%, other CPU $OTHER_CPU%"
   PG[$key]+="$PGB_TPS "
   RATIOS[$key]+="$(ratio "$WRK_RPS" "$PGB_TPS") "
-  log "round $round/$ROUNDS $key: sportello $WRK_RPS req/s (p99 $WRK_P99_MS ms), PostGIS $PGB_TPS tps (mean latency $PGB_LAT_MS ms)"
 }
 print_table() {
   local key target met r
-  printf '%-10s | %-24s | %-24s | %11s | %12s | %18s | %s\n' query "sportello req/s per round" \
-    "PostGIS tps per round" "sportello" "PostGIS" "ratio sportello/PG" "target"
-  printf '%s\n' "-----------|---------------------------|--------------------------|-------------|--------------|--------------------|-------------"
+  printf '%-10s | %-25s | %-24s | %9s | %9s | %12s | %s\n' query "sportello req/s per round" \
+    "PostGIS tps per round" "sportello" "PostGIS" "ratio" "target"
+  printf '%-10s | %-25s | %-24s | %9s | %9s | %12s |\n' "" "" "" "median" "median" "sportello/PG"
+  printf '%s\n' "-----------|---------------------------|--------------------------|-----------|-----------|--------------|-------------"
   for key in unfiltered filtered; do
     [[ $key == unfiltered ]] && target=8 || target=20
     # shellcheck disable=SC2086 # word splitting of the per-round lists is intended
     r=$(median ${RATIOS[$key]})
     met=$(awk -v r="$r" -v t="$target" 'BEGIN { print (r >= t ? "met" : "NOT met") }')
     # shellcheck disable=SC2086
-    printf '%-10s | %-25s | %-24s | %11.0f | %12.0f | %17.1fx | >= %sx: %s\n' "$key" "$(fmt_int ${OURS[$key]})" \
+    printf '%-10s | %-25s | %-24s | %9.0f | %9.0f | %11.1fx | >= %sx: %s\n' "$key" "$(fmt_int ${OURS[$key]})" \
       "$(fmt_int ${PG[$key]})" "$(median ${OURS[$key]})" "$(median ${PG[$key]})" "$r" "$target" "$met"
   done
-  echo "(sportello and PostGIS columns: medians over rounds; ratio: median of the per-round ratios;"
-  echo " filtered = lang=ti / 'ti' = ANY(langs), 1 desk in 16; both: audience public, k = 10)"
+  local ours_cpu pg_cpu worst
+  # shellcheck disable=SC2086
+  ours_cpu=$(median ${OURS_CPU[unfiltered]} ${OURS_CPU[filtered]})
+  # shellcheck disable=SC2086
+  pg_cpu=$(median ${PG_CPU[unfiltered]} ${PG_CPU[filtered]})
+  echo "(medians over rounds; ratio: median of the per-round ratios; filtered = lang=ti / 'ti' = ANY(langs),"
+  echo " 1 desk in 16; both: audience public, k = 10. Server CPU, % of one core, median over all runs:"
+  echo " sportello $ours_cpu%, PostgreSQL $pg_cpu%)"
+  worst=$(max "${OTHER_CPUS[@]}")
+  if [[ $worst -gt 10 ]]; then
+    echo "WARNING: other processes used up to ${worst}% of a core during the runs: these numbers are disturbed;"
+    echo "         rerun on a quiet machine (nothing compiling or testing) before comparing them."
+  fi
 }
 
 cleanup() {
+  stop_client
   stop_server
   stop_postgres
 }
@@ -243,7 +270,8 @@ main() {
   ensure_data "$COUNT" "$SEED"
   setup_pinning
   trap cleanup EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
 
   start_postgres
   load_desks
@@ -252,6 +280,7 @@ main() {
   pgis_version=$(psql_bench -At -c "SELECT 'PostgreSQL ' || current_setting('server_version') || ', PostGIS ' || postgis_lib_version()")
   start_server "$DATA_BUNDLE"
   same=$(compare_answers)
+  check_quiet "$SERVER_PID" "$PG_PID"
 
   run_rounds
   stop_server

@@ -57,6 +57,9 @@ pub fn router(state: AppState) -> Router {
 /// Logs method, route template, status and latency — never the query string, the concrete path
 /// (ids aside, it may carry search words), headers or the client's address.
 async fn log_request(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(target: "sportello::access", tracing::Level::INFO) {
+        return next.run(req).await;
+    }
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "(unmatched)".into());
     let start = Instant::now();
@@ -75,10 +78,9 @@ async fn log_request(req: Request, next: Next) -> Response {
 /// Answers that depend on where someone is or what they look for must not be stored by browsers
 /// or proxies (a shared phone or PC would keep them); no referrer leaves the widget.
 async fn privacy_headers(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+    let personal = matches!(req.uri().path(), "/api/v1/nearest" | "/api/v1/points" | "/api/v1/search");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    let personal = matches!(path.as_str(), "/api/v1/nearest" | "/api/v1/points" | "/api/v1/search");
     let cache = if personal { "no-store" } else { "public, max-age=300" };
     h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
     h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));

@@ -352,16 +352,24 @@ impl TextIndex {
 
     /// Searches `q` (or everything, when `q` is `None`) under `filter`, returning the best `limit`
     /// hits after `adjust`, the number of matches, and facet counts over all matches.
-    pub fn search(&self, q: Option<&str>, filter: &TextFilter, adjust: &Adjust, limit: usize) -> tantivy::Result<TextResult> {
+    /// `expansions` are the domains `q` asks for ([`TextIndex::expand_domains`]), computed once
+    /// by the caller.
+    pub fn search(
+        &self,
+        q: Option<&str>,
+        expansions: &[(Domain, f32)],
+        filter: &TextFilter,
+        adjust: &Adjust,
+        limit: usize,
+    ) -> tantivy::Result<TextResult> {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if let Some(q) = q {
             let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             let mut cache: HashMap<&str, Vec<String>> = HashMap::new();
-            let analyzers: HashMap<String, TextAnalyzer> = all_analyzers().into_iter().collect();
             for (field, analyzer, boost) in &f.text {
                 let toks = cache.entry(analyzer.as_str()).or_insert_with(|| {
-                    let mut a = analyzers[analyzer].clone();
+                    let mut a = self.synonyms.analyzer(analyzer);
                     tokens(&mut a, q)
                 });
                 for t in toks.iter() {
@@ -369,7 +377,7 @@ impl TextIndex {
                     should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(tq), *boost))));
                 }
             }
-            for (d, w) in self.expand_domains(q) {
+            for &(d, w) in expansions {
                 let tq = TermQuery::new(Term::from_facet(f.domain, &lang_facet(d.code())), IndexRecordOption::Basic);
                 should.push((Occur::Should, Box::new(ConstScoreQuery::new(Box::new(tq), 4.0 * w))));
             }
@@ -452,16 +460,27 @@ impl TextIndex {
 
 /// Maps query text to the service domains whose labels or synonyms it contains, in any language.
 struct SynonymMatcher {
+    /// Every analyser, built once; cloned per query (they need `&mut` to run).
     analyzers: Vec<(String, TextAnalyzer)>,
-    /// (domain, analyzer index, tokens of one label or synonym)
-    phrases: Vec<(Domain, usize, Vec<String>)>,
+    /// (domain, number of tokens that count) of every label and synonym, analysed.
+    phrases: Vec<(Domain, usize)>,
+    /// (analyser index, token) → the phrases (by index) whose counted tokens include it.
+    postings: HashMap<(usize, String), Vec<u32>>,
 }
 
 impl SynonymMatcher {
+    /// A fresh copy of the analyser called `name`.
+    fn analyzer(&self, name: &str) -> TextAnalyzer {
+        self.analyzers.iter().find(|(n, _)| n == name).map(|(_, a)| a.clone()).expect("known analyzer")
+    }
+
+    /// A phrase's counted tokens are its content tokens (3 or more characters), or all its
+    /// tokens when it has none (short CJK words).
     fn new(t: &Taxonomy) -> Self {
         let mut analyzers = all_analyzers();
         let pos = |name: &str, a: &[(String, TextAnalyzer)]| a.iter().position(|(n, _)| n == name).expect("known analyzer");
         let mut phrases = Vec::new();
+        let mut postings: HashMap<(usize, String), Vec<u32>> = HashMap::new();
         let mut seen = HashSet::new();
         for e in &t.domains {
             for lang in t.languages.iter().map(|l| l.code.as_str()) {
@@ -469,34 +488,43 @@ impl SynonymMatcher {
                 let texts = e.labels.get(lang).into_iter().chain(e.synonyms.get(lang).into_iter().flatten());
                 for text in texts {
                     let toks = tokens(&mut analyzers[i].1, text);
-                    if !toks.is_empty() && seen.insert((e.code, i, toks.clone())) {
-                        phrases.push((e.code, i, toks));
+                    if toks.is_empty() || !seen.insert((e.code, i, toks.clone())) {
+                        continue;
+                    }
+                    let content: Vec<String> = toks.iter().filter(|t| t.chars().count() >= 3).cloned().collect();
+                    let counted = if content.is_empty() { toks } else { content };
+                    let id = phrases.len() as u32;
+                    phrases.push((e.code, counted.len()));
+                    for tok in counted {
+                        postings.entry((i, tok)).or_default().push(id);
                     }
                 }
             }
         }
-        Self { analyzers, phrases }
+        Self { analyzers, phrases, postings }
     }
 
-    /// A phrase matches when the query holds all its content tokens (those of 3 or more
-    /// characters, or any token of a phrase that has none), or at least half of them; a domain's
+    /// A phrase matches when the query holds at least half of its counted tokens; a domain's
     /// weight is its best phrase's share.
     fn expand(&self, q: &str) -> Vec<(Domain, f32)> {
-        let mut analyzers = self.analyzers.clone();
-        let qtoks: Vec<HashSet<String>> =
-            analyzers.iter_mut().map(|(_, a)| tokens(a, q).into_iter().collect()).collect();
+        let mut hits: HashMap<u32, usize> = HashMap::new();
+        for (i, (_, a)) in self.analyzers.iter().enumerate() {
+            let mut a = a.clone();
+            for tok in tokens(&mut a, q) {
+                if let Some(list) = self.postings.get(&(i, tok)) {
+                    for &p in list {
+                        *hits.entry(p).or_default() += 1;
+                    }
+                }
+            }
+        }
         let mut best: BTreeMap<Domain, f32> = BTreeMap::new();
-        for (d, i, toks) in &self.phrases {
-            let content: Vec<&String> = toks.iter().filter(|t| t.chars().count() >= 3).collect();
-            let (hit, total) = if content.is_empty() {
-                (toks.iter().filter(|t| qtoks[*i].contains(*t)).count(), toks.len())
-            } else {
-                (content.iter().filter(|t| qtoks[*i].contains(**t)).count(), content.len())
-            };
+        for (p, hit) in hits {
+            let (d, total) = self.phrases[p as usize];
             let share = hit as f32 / total as f32;
-            if hit > 0 && share >= 0.5 {
-                let e = best.entry(*d).or_default();
-                *e = e.max(share);
+            if share >= 0.5 {
+                let e = best.entry(d).or_default();
+                *e = e.max(share.min(1.0));
             }
         }
         let mut v: Vec<(Domain, f32)> = best.into_iter().collect();

@@ -96,13 +96,15 @@ pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<Sea
             (1.0 / (1.0 + km / DISTANCE_HALF_KM)) as f32
         }) as Arc<dyn Fn(u32) -> f32 + Send + Sync>
     });
-    let result = s.text.search(r.q.as_deref(), &filter, &Adjust { keep, weight, bits: s.bits.clone() }, r.limit)?;
+    let expansions = r.q.as_deref().map(|q| s.text.expand_domains(q)).unwrap_or_default();
+    let adjust = Adjust { keep, weight, bits: s.bits.clone() };
+    let result = s.text.search(r.q.as_deref(), &expansions, &filter, &adjust, r.limit)?;
     let hits = result
         .hits
         .iter()
         .map(|h| Hit { ord: h.ord, distance_m: r.at.map(|at| s.desks.distance_m(&at, h.ord)) })
         .collect();
-    let understood = r.q.as_deref().map(|q| s.text.expand_domains(q).into_iter().map(|(d, _)| d).collect()).unwrap_or_default();
+    let understood = expansions.into_iter().map(|(d, _)| d).collect();
     Ok(SearchAnswer { hits, total: result.counts.matches, facets: facets(s, &result.counts), understood })
 }
 
