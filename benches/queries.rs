@@ -47,7 +47,7 @@ fn bundle_dir(n: usize) -> PathBuf {
     if !dir.join("manifest.json").is_file() {
         eprintln!("building {}", dir.display());
         let desks = sportello::synth::desks(n, 1);
-        bundle::write(&desks, Vec::new(), 0, &dir, &mut NoProgress).expect("bench bundle builds");
+        bundle::write(desks, Vec::new(), 0, &dir, &mut NoProgress).expect("bench bundle builds");
     }
     dir
 }

@@ -184,7 +184,7 @@ fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool) -> anyho
         return Ok(ExitCode::from(2));
     }
     let mut progress = Bar(bar);
-    let m = bundle::write(&ing.points, ing.inputs, ing.invalid_records, out, &mut progress)?;
+    let m = bundle::write(ing.points, ing.inputs, ing.invalid_records, out, &mut progress)?;
     progress.0.finish_and_clear();
     eprintln!(
         "wrote {} ({} desks, {} skipped, version {}) in {:.1} s",

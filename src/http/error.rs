@@ -12,6 +12,8 @@ use crate::query::{ParamError, QueryError};
 pub enum ApiError {
     BadParam(ParamError),
     NotFound(String),
+    /// Too much work queued: try again shortly.
+    Busy,
     Internal(String),
 }
 
@@ -64,6 +66,11 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::BadParam(p) => problem(StatusCode::BAD_REQUEST, "Invalid parameter", &p.to_string(), Some(&p)),
             ApiError::NotFound(what) => problem(StatusCode::NOT_FOUND, "Not found", &what, None),
+            ApiError::Busy => {
+                let mut res = problem(StatusCode::SERVICE_UNAVAILABLE, "Busy", "too many searches at once; try again in a moment", None);
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                res
+            }
             ApiError::Internal(reason) => {
                 tracing::error!(%reason, "internal error");
                 problem(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "the server failed to answer; it has been logged", None)

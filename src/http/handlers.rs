@@ -15,6 +15,8 @@ fn json(bytes: Vec<u8>, content_type: &'static str) -> Response {
 }
 
 const GEOJSON: &str = "application/geo+json";
+/// How long a search may wait for a free slot before the server answers 503.
+const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const JSON: &str = "application/json";
 
 pub async fn nearest(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
@@ -33,8 +35,13 @@ pub async fn viewport(State(st): State<AppState>, RawQuery(q): RawQuery) -> Resu
 
 pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = SearchRequest::from_query(q.as_deref())?;
+    let slot = tokio::time::timeout(SEARCH_WAIT, st.search_slots.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .map_err(|_| ApiError::Internal("search slots closed".into()))?;
     let s = st.snapshot.load_full();
     let bytes = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         query::search(&s, &req, chrono::Utc::now()).map(|a| body::search(&s, &a))
     })
     .await

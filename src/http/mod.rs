@@ -27,11 +27,20 @@ use crate::index::Snapshot;
 #[derive(Clone)]
 pub struct AppState {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Text searches that may run at once (one per core). A search waits for a slot without
+    /// holding a thread, so one whose client has gone is dropped before it costs anything.
+    pub search_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(s: Snapshot) -> Self {
-        AppState { snapshot: Arc::new(ArcSwap::from_pointee(s)) }
+        Self::shared(Arc::new(s))
+    }
+
+    /// State over a snapshot that is already shared.
+    pub fn shared(s: Arc<Snapshot>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        AppState { snapshot: Arc::new(ArcSwap::new(s)), search_slots: Arc::new(tokio::sync::Semaphore::new(cores)) }
     }
 }
 

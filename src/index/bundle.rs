@@ -118,7 +118,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds a snapshot in memory (text index in RAM) from valid points.
-    pub fn in_memory(points: Vec<ContactPoint>, inputs: Vec<InputSummary>, source: &str) -> Result<Snapshot, BundleError> {
+    pub fn in_memory(mut points: Vec<ContactPoint>, inputs: Vec<InputSummary>, source: &str) -> Result<Snapshot, BundleError> {
+        spatial_order(&mut points);
         let text = TextIndex::build(&points, None, Taxonomy::embedded(), &mut |_| {})?;
         let desks = DeskStore::from_points(&points);
         let (entries, langs) = SpatialIndex::entries(&points);
@@ -350,10 +351,31 @@ pub trait Progress {
     fn inc(&mut self, n: u64);
 }
 
-/// Writes a bundle of `points` to `out`, atomically. An existing bundle at `out` is replaced as a
-/// whole; any other existing path is refused.
+/// Orders desks along a Z-order (Morton) curve of their position, ties by id, so desks near each
+/// other on the map sit near each other in memory: an answer's features are then read from a few
+/// places instead of ten random ones. Deterministic, so builds stay reproducible.
+pub fn spatial_order(points: &mut [ContactPoint]) {
+    fn spread(v: u32) -> u64 {
+        // Interleave: bit i of v goes to bit 2i.
+        let mut x = u64::from(v);
+        x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
+        x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
+        x = (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+        x = (x | (x << 2)) & 0x3333_3333_3333_3333;
+        (x | (x << 1)) & 0x5555_5555_5555_5555
+    }
+    let key = |p: &ContactPoint| {
+        let x = ((p.position.lon.degrees() + 180.0) / 360.0 * f64::from(u32::MAX)) as u32;
+        let y = ((p.position.lat.degrees() + 90.0) / 180.0 * f64::from(u32::MAX)) as u32;
+        spread(x) | (spread(y) << 1)
+    };
+    points.sort_by_cached_key(|p| (key(p), p.id.clone()));
+}
+
+/// Writes a bundle of `points` to `out`, atomically, in [`spatial_order`]. An existing bundle at
+/// `out` is replaced as a whole; any other existing path is refused.
 pub fn write(
-    points: &[ContactPoint],
+    mut points: Vec<ContactPoint>,
     inputs: Vec<InputSummary>,
     skipped: usize,
     out: &Path,
@@ -376,6 +398,8 @@ pub fn write(
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("bundle");
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent).map_err(io(&parent))?;
 
+    spatial_order(&mut points);
+    let points = &points[..];
     progress.phase("writing points", points.len() as u64);
     let desks = DeskStore::from_points(points);
     let (entries, langs) = SpatialIndex::entries(points);

@@ -11,7 +11,10 @@
 
 use std::collections::HashMap;
 
-use rstar::{AABB, Envelope, Point, PointDistance, RTree, RTreeObject};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use rstar::{AABB, Envelope, ParentNode, Point, PointDistance, RTree, RTreeNode, RTreeObject};
 
 use crate::model::{Audience, ContactPoint, Domain, EARTH_RADIUS_M, unit_xyz};
 
@@ -168,6 +171,45 @@ impl PointDistance for Entry {
         }
         let d = [self.xyz[0] - p.xyz[0], self.xyz[1] - p.xyz[1], self.xyz[2] - p.xyz[2]];
         d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    }
+}
+
+/// A chord length, ordered (never NaN: distances of finite unit vectors).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Chord(f32);
+
+impl Eq for Chord {}
+impl PartialOrd for Chord {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Chord {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+/// A node waiting in the nearest-first queue (a min-heap by chord).
+struct Queued<'a> {
+    chord: f32,
+    node: &'a ParentNode<Entry>,
+}
+
+impl PartialEq for Queued<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.chord == o.chord
+    }
+}
+impl Eq for Queued<'_> {}
+impl PartialOrd for Queued<'_> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued<'_> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.chord.total_cmp(&self.chord)
     }
 }
 
@@ -412,23 +454,48 @@ impl SpatialIndex {
         let q = unit_xyz(lat, lon);
         let q = Probe { xyz: [q[0] as f32, q[1] as f32, q[2] as f32], accepts };
         let max_chord = max_m.map_or(f32::MAX, |m| chord_for_m(m) as f32 + CHORD_EPS);
-        let mut found: Vec<(u32, f64)> = Vec::with_capacity(k + 4);
-        let mut cutoff = f32::MAX;
-        for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(q) {
-            let chord = d2.sqrt();
-            // An infinite distance means nothing left can meet the masks.
-            if chord > max_chord || chord > cutoff || chord.is_infinite() {
+        // Branch and bound: nodes come out of `queue` nearest first and are only queued while they
+        // can hold something within reach; leaves are checked on the spot. `best` holds the k
+        // smallest chords so far; everything within the k-th + a margin for f32 rounding is a
+        // candidate for the exact ranking.
+        let mut best: BinaryHeap<Chord> = BinaryHeap::with_capacity(k + 1);
+        let mut candidates: Vec<(u32, f32)> = Vec::with_capacity(k + 8);
+        let reach = |best: &BinaryHeap<Chord>| match best.peek() {
+            Some(kth) if best.len() == k => (kth.0 + 2.0 * CHORD_EPS).min(max_chord),
+            _ => max_chord,
+        };
+        let mut queue: BinaryHeap<Queued> = BinaryHeap::new();
+        queue.push(Queued { chord: 0.0, node: self.tree.root() });
+        while let Some(Queued { chord, node }) = queue.pop() {
+            if chord > reach(&best) {
                 break;
             }
-            if !keep(e) {
-                continue;
-            }
-            found.push((e.ord, exact_m(e.ord)));
-            if found.len() == k {
-                // Keep going a little past the k-th: f32 keys may order near-ties wrongly.
-                cutoff = chord + 2.0 * CHORD_EPS;
+            for child in node.children() {
+                match child {
+                    RTreeNode::Leaf(e) => {
+                        let c = e.distance_2(&q).sqrt();
+                        // Infinite when the desk's masks cannot meet the filter.
+                        if c > reach(&best) || !keep(e) {
+                            continue;
+                        }
+                        candidates.push((e.ord, c));
+                        best.push(Chord(c));
+                        if best.len() > k {
+                            best.pop();
+                        }
+                    }
+                    RTreeNode::Parent(p) => {
+                        let c = p.envelope().distance_2(&q).sqrt();
+                        if c <= reach(&best) {
+                            queue.push(Queued { chord: c, node: p });
+                        }
+                    }
+                }
             }
         }
+        let limit = reach(&best);
+        let mut found: Vec<(u32, f64)> =
+            candidates.into_iter().filter(|&(_, c)| c <= limit).map(|(ord, _)| (ord, exact_m(ord))).collect();
         if let Some(m) = max_m {
             found.retain(|&(_, d)| d <= m);
         }

@@ -258,7 +258,7 @@ async fn domains_in_a_ui_language_with_fallback() {
 #[tokio::test]
 async fn cors_compression_and_cache_headers() {
     let s = embedded();
-    let state = AppState { snapshot: Arc::new(arc_swap::ArcSwap::new(s.clone())) };
+    let state = AppState::shared(s.clone());
     let a = get_with(
         state.clone(),
         "/api/v1/nearest?lat=45.4642&lon=9.19&k=50&audience=all",
@@ -281,7 +281,7 @@ async fn cors_compression_and_cache_headers() {
 async fn a_real_server_on_loopback() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState { snapshot: Arc::new(arc_swap::ArcSwap::new(embedded())) };
+    let state = AppState::shared(embedded());
     tokio::spawn(async move { axum::serve(listener, sportello::http::router(state)).await.unwrap() });
     let base = format!("http://{addr}");
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();

@@ -53,7 +53,7 @@ pub async fn get_with(state: AppState, uri: &str, headers: &[(&str, &str)]) -> A
 }
 
 pub async fn get(snapshot: &Arc<Snapshot>, uri: &str) -> Answer {
-    let state = AppState { snapshot: Arc::new(arc_swap::ArcSwap::new(snapshot.clone())) };
+    let state = AppState::shared(snapshot.clone());
     get_with(state, uri, &[]).await
 }
 
