@@ -203,6 +203,10 @@ impl Snapshot {
             (clusters.join().expect("cluster build does not panic"), spatial)
         });
         lap("clusters and r-tree");
+        tracing::debug!(
+            bytes_per_desk = spatial.heap_bytes() as f64 / desks.len().max(1) as f64,
+            "spatial index memory"
+        );
         Ok(Snapshot {
             manifest,
             bits,

@@ -400,6 +400,23 @@ impl SpatialIndex {
         self.tree.size()
     }
 
+    /// Bytes the tree holds on the heap (every node's child array) plus the
+    /// language table; what "spatial index memory" means in the README's figures.
+    pub fn heap_bytes(&self) -> usize {
+        fn walk(n: &ParentNode<Entry>) -> usize {
+            let own = std::mem::size_of_val(n.children());
+            own + n
+                .children()
+                .iter()
+                .map(|c| match c {
+                    RTreeNode::Parent(p) => walk(p),
+                    RTreeNode::Leaf(_) => 0,
+                })
+                .sum::<usize>()
+        }
+        std::mem::size_of::<RTree<Entry>>() + walk(self.tree.root()) + self.lang_bits.len() * 32
+    }
+
     /// Language codes by bit (bit 0 first); at most 63.
     pub fn lang_codes(&self) -> Vec<String> {
         let mut v: Vec<(&String, &u8)> = self.lang_bits.iter().collect();

@@ -294,3 +294,17 @@ async fn a_real_server_on_loopback() {
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(v["features"][0]["properties"]["address"]["country"], "BG");
 }
+
+/// With every search slot taken, a search waits a moment, then answers 503 with Retry-After
+/// instead of queueing work without bound.
+#[tokio::test]
+async fn searches_beyond_the_slots_are_refused_with_503() {
+    let state = AppState { snapshot: Arc::new(arc_swap::ArcSwap::new(embedded())), search_slots: Arc::new(tokio::sync::Semaphore::new(0)) };
+    let a = get_with(state.clone(), "/api/v1/search?q=lavoro", &[]).await;
+    assert_eq!(a.status, 503);
+    assert_eq!(a.content_type(), "application/problem+json");
+    assert_eq!(a.headers["retry-after"], "1");
+    // Nearest does not depend on search slots.
+    let n = get_with(state, "/api/v1/nearest?lat=45&lon=9", &[]).await;
+    assert_eq!(n.status, 200);
+}
