@@ -50,7 +50,7 @@ pub fn viewport(s: &Snapshot, v: &Viewport) -> Vec<u8> {
         if i > 0 || !v.points.is_empty() {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, c).expect("clusters serialise");
+        c.write_json(&mut out);
     }
     out.push(b']');
     member(&mut out, "zoom", &v.zoom);

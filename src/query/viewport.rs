@@ -106,7 +106,9 @@ pub fn viewport(s: &Snapshot, r: &ViewportRequest, now: DateTime<Utc>) -> Viewpo
         } else {
             let (lon, lat) = c.centroid();
             out.clusters.push(ClusterFeature {
-                id: format!("cluster/{zoom}/{}/{}", c.cx, c.cy),
+                zoom,
+                cx: c.cx,
+                cy: c.cy,
                 lon,
                 lat,
                 point_count: c.count as usize,
