@@ -174,11 +174,10 @@ impl Snapshot {
             }
             Ok(bytes)
         };
-        let geojson = read_checked("points.geojson", &manifest.content_hash)?;
         let desks_bin = read_checked("desks.bin", &manifest.desks_hash)?;
-        lap("read and verified");
         let decoded = decode_desks(&desks_bin).map_err(|e| corrupt(format!("desks.bin: {e}")))?;
-        lap("decoded desks.bin");
+        drop(desks_bin);
+        lap("read, verified and decoded desks.bin");
         if decoded.positions.len() != manifest.counts.points {
             return Err(corrupt(format!(
                 "manifest counts {} desks, desks.bin holds {}",
@@ -186,23 +185,27 @@ impl Snapshot {
                 decoded.positions.len()
             )));
         }
-        let desks = DeskStore::from_parts(geojson, decoded.offsets, decoded.positions, decoded.by_id)
+        let DecodedDesks { langs, offsets, positions, entries, by_id } = decoded;
+        let bits = bits_of(&entries);
+        // The R-tree and the clusters need only desks.bin: build them, one per core, while the
+        // features are read and checked against their hash.
+        let (geojson, clusters, spatial) = std::thread::scope(|scope| {
+            let tree_entries = entries.clone();
+            let spatial = scope.spawn(move || SpatialIndex::from_entries(tree_entries, langs));
+            let clusters = scope.spawn(|| ClusterIndex::build(&entries, &positions));
+            let geojson = read_checked("points.geojson", &manifest.content_hash);
+            let clusters = clusters.join().expect("cluster build does not panic");
+            (geojson, clusters, spatial.join().expect("R-tree build does not panic"))
+        });
+        let geojson = geojson?;
+        lap("points.geojson verified; clusters and r-tree built");
+        let desks = DeskStore::from_parts(geojson, offsets, positions, by_id)
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
-        lap("desk store");
         let text = TextIndex::open(&dir.join("text"), Taxonomy::embedded())?;
-        lap("text index");
+        lap("desk store and text index");
         if text.num_docs() as usize != desks.len() {
             return Err(corrupt(format!("text index holds {} documents for {} desks", text.num_docs(), desks.len())));
         }
-        // The two slowest steps, one per core.
-        let (entries, langs) = (decoded.entries, decoded.langs);
-        let bits = bits_of(&entries);
-        let (clusters, spatial) = std::thread::scope(|scope| {
-            let clusters = scope.spawn(|| ClusterIndex::build(&entries, desks.positions()));
-            let spatial = SpatialIndex::from_entries(entries.clone(), langs);
-            (clusters.join().expect("cluster build does not panic"), spatial)
-        });
-        lap("clusters and r-tree");
         tracing::debug!(
             bytes_per_desk = spatial.heap_bytes() as f64 / desks.len().max(1) as f64,
             "spatial index memory"
