@@ -84,13 +84,17 @@ async fn log_request(req: Request, next: Next) -> Response {
     res
 }
 
+/// Only answers that are the same for everyone — the taxonomy and a single desk — may be cached.
 /// Answers that depend on where someone is or what they look for must not be stored by browsers
-/// or proxies (a shared phone or PC would keep them); no referrer leaves the widget.
+/// or proxies (a shared phone or PC would keep them), nor may health checks or errors. No
+/// referrer leaves the widget.
 async fn privacy_headers(req: Request, next: Next) -> Response {
-    let personal = matches!(req.uri().path(), "/api/v1/nearest" | "/api/v1/points" | "/api/v1/search");
+    let path = req.uri().path();
+    let shared = path == "/api/v1/domains" || path.starts_with("/api/v1/points/");
     let mut res = next.run(req).await;
+    let cacheable = shared && res.status().is_success();
     let h = res.headers_mut();
-    let cache = if personal { "no-store" } else { "public, max-age=300" };
+    let cache = if cacheable { "public, max-age=300" } else { "no-store" };
     h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
     h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));

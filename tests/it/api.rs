@@ -273,8 +273,14 @@ async fn cors_compression_and_cache_headers() {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&a.body[..]), &mut raw).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(v["features"].as_array().unwrap().len(), 50);
-    let d = get_with(state, "/api/v1/domains", &[]).await;
+    let d = get_with(state.clone(), "/api/v1/domains", &[]).await;
     assert!(d.headers["cache-control"].to_str().unwrap().starts_with("public"));
+    let one = get_with(state.clone(), "/api/v1/points/it-milano-anolf", &[]).await;
+    assert!(one.headers["cache-control"].to_str().unwrap().starts_with("public"));
+    for uri in ["/readyz", "/healthz", "/api/v1/points/no-such-desk", "/api/v1/search?q=lavoro", "/api/v1/points?bbox=9,45,10,46"] {
+        let a = get_with(state.clone(), uri, &[]).await;
+        assert_eq!(a.headers["cache-control"], "no-store", "{uri}");
+    }
 }
 
 #[tokio::test]
