@@ -39,6 +39,11 @@ pub fn cell_of(lon: f64, lat: f64, zoom: u8) -> (u32, u32) {
     ((x / CELL_PX) as u32, (y / CELL_PX) as u32)
 }
 
+/// Number of cells across the world, along either axis, at `zoom`.
+pub fn cells_per_axis(zoom: u8) -> u32 {
+    (256u32 << zoom) / CELL_PX as u32
+}
+
 fn key(cx: u32, cy: u32) -> u64 {
     (u64::from(cy) << 32) | u64::from(cx)
 }

@@ -282,7 +282,6 @@ pub struct Adjust {
 
 /// An open text index: one reader for the program's life, a fresh searcher per query.
 pub struct TextIndex {
-    index: Index,
     reader: IndexReader,
     fields: Fields,
     synonyms: SynonymMatcher,
@@ -338,7 +337,7 @@ impl TextIndex {
     fn open_index(index: Index, fields: Fields, taxonomy: &Taxonomy) -> tantivy::Result<TextIndex> {
         register(&index);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(TextIndex { index, reader, fields, synonyms: SynonymMatcher::new(taxonomy) })
+        Ok(TextIndex { reader, fields, synonyms: SynonymMatcher::new(taxonomy) })
     }
 
     pub fn num_docs(&self) -> u64 {
@@ -443,18 +442,6 @@ impl TextIndex {
     fn ord_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> tantivy::Result<u32> {
         let col = searcher.segment_reader(addr.segment_ord).fast_fields().u64("ord")?;
         Ok(col.first(addr.doc_id).unwrap_or_default() as u32)
-    }
-
-    #[doc(hidden)]
-    pub fn index(&self) -> &Index {
-        &self.index
-    }
-
-    /// Description field names, for documentation and tests.
-    pub fn description_fields(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.fields.desc.keys().map(|a| format!("desc_{a}")).collect();
-        v.sort();
-        v
     }
 }
 

@@ -70,11 +70,6 @@ impl GeoPoint {
     pub fn distance_m(&self, other: &GeoPoint) -> f64 {
         haversine_m(self.lat.0, self.lon.0, other.lat.0, other.lon.0)
     }
-
-    /// The point on the unit sphere (x towards lon 0, y towards lon 90° E, z towards the north pole).
-    pub fn unit_xyz(&self) -> [f64; 3] {
-        unit_xyz(self.lat.0, self.lon.0)
-    }
 }
 
 /// Haversine distance in metres between two (latitude, longitude) pairs in degrees.
@@ -84,7 +79,8 @@ pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     Haversine.distance(Point::new(lon1, lat1), Point::new(lon2, lat2))
 }
 
-/// Unit-sphere coordinates of (latitude, longitude) in degrees.
+/// Unit-sphere coordinates of (latitude, longitude) in degrees: x towards longitude 0, y towards
+/// 90° E, z towards the north pole.
 pub fn unit_xyz(lat: f64, lon: f64) -> [f64; 3] {
     let (la, lo) = (lat.to_radians(), lon.to_radians());
     [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]

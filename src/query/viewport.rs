@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Hit, ViewportRequest, predicate};
 use crate::index::Snapshot;
-use crate::index::clusters::{CELL_PX, Cell, PYRAMID_MAX_ZOOM, cell_of, group, lon_lat_of_px};
+use crate::index::clusters::{CELL_PX, Cell, PYRAMID_MAX_ZOOM, cell_of, cells_per_axis, group, lon_lat_of_px};
 use crate::index::spatial::{AudienceFilter, LonLatBox};
 use crate::model::feature::ClusterFeature;
 
@@ -41,7 +41,7 @@ pub fn fitting_zoom(lon_span: f64) -> u8 {
 fn cell_ranges(b: &LonLatBox, zoom: u8) -> (Vec<(u32, u32)>, (u32, u32)) {
     let (cx0, cy0) = cell_of(b.min_lon, b.max_lat, zoom);
     let (cx1, cy1) = cell_of(b.max_lon, b.min_lat, zoom);
-    let last = ((256.0 * f64::from(1u32 << zoom)) / CELL_PX).ceil() as u32 - 1;
+    let last = cells_per_axis(zoom) - 1;
     let cols = if b.min_lon <= b.max_lon { vec![(cx0, cx1)] } else { vec![(cx0, last), (0, cx1)] };
     (cols, (cy0, cy1))
 }
@@ -53,7 +53,7 @@ fn grown(b: &LonLatBox, zoom: u8) -> LonLatBox {
     let (min_lon, max_lat) = lon_lat_of_px(f64::from(first) * CELL_PX, f64::from(cy0) * CELL_PX, zoom);
     let (max_lon, min_lat) = lon_lat_of_px(f64::from(last + 1) * CELL_PX, f64::from(cy1 + 1) * CELL_PX, zoom);
     // Cells at the Mercator limit stand for everything beyond it.
-    let min_lat = if cy1 + 1 >= (256u32 << zoom) / CELL_PX as u32 { -90.0 } else { min_lat };
+    let min_lat = if cy1 + 1 >= cells_per_axis(zoom) { -90.0 } else { min_lat };
     let max_lat = if cy0 == 0 { 90.0 } else { max_lat };
     LonLatBox { min_lon: min_lon.max(-180.0), min_lat, max_lon: max_lon.min(180.0), max_lat }
 }
