@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use crate::index::spatial::{AudienceFilter, LonLatBox};
 use crate::model::{Audience, Domain, GeoPoint, Language};
+use crate::query::viewport::{MAX_VIEWPORT_PX, MAX_ZOOM, largest_zoom_within, size_px};
 
 /// A bad parameter: its name and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,7 +188,8 @@ impl NearestRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewportRequest {
     pub bbox: LonLatBox,
-    /// Map zoom (0–22); when absent, the zoom at which the box fills about 1024 pixels.
+    /// Map zoom (0–22); when absent, the zoom at which the box fills about 1024 pixels. The box
+    /// is at most [`MAX_VIEWPORT_PX`] pixels on a side at this zoom.
     pub zoom: Option<u8>,
     pub filters: Filters,
 }
@@ -216,11 +218,26 @@ impl ViewportRequest {
         if min_lat > max_lat {
             return Err(err("bbox", format!("minLat {min_lat} is above maxLat {max_lat}")));
         }
+        let bbox = LonLatBox { min_lon, min_lat, max_lon, max_lat };
         let zoom = match p.get("zoom") {
             None => None,
-            Some(_) => Some(p.integer("zoom", 0, 22, 0)? as u8),
+            Some(_) => Some(p.integer("zoom", 0, usize::from(MAX_ZOOM), 0)? as u8),
         };
-        Ok(ViewportRequest { bbox: LonLatBox { min_lon, min_lat, max_lon, max_lat }, zoom, filters: p.filters()? })
+        if let Some(z) = zoom {
+            let (w, h) = size_px(&bbox, z);
+            if w.max(h) > MAX_VIEWPORT_PX {
+                let fits = largest_zoom_within(&bbox, MAX_VIEWPORT_PX);
+                return Err(err(
+                    "zoom",
+                    format!(
+                        "at zoom {z} this bbox is {:.0} × {:.0} pixels; a viewport may be at most {MAX_VIEWPORT_PX} pixels on a side, so use zoom {fits} or less, or a smaller bbox",
+                        w.ceil(),
+                        h.ceil()
+                    ),
+                ));
+            }
+        }
+        Ok(ViewportRequest { bbox, zoom, filters: p.filters()? })
     }
 }
 

@@ -4,12 +4,15 @@
 //! position lies in the viewport. Unfiltered viewports (the audience aside) read the precomputed
 //! cells of [`crate::index::clusters`]; filtered ones group the desks they find in the same cells,
 //! so both paths give the same answer.
+//!
+//! Answers are bounded: a viewport may not be larger than [`MAX_VIEWPORT_PX`] on a side at the
+//! zoom it asks for, so no answer holds more than [`MAX_FEATURES`] features.
 
 use chrono::{DateTime, Utc};
 
 use super::{Hit, ViewportRequest, predicate};
 use crate::index::Snapshot;
-use crate::index::clusters::{CELL_PX, Cell, PYRAMID_MAX_ZOOM, cell_of, cells_per_axis, group, lon_lat_of_px};
+use crate::index::clusters::{CELL_PX, Cell, PYRAMID_MAX_ZOOM, cell_of, cells_per_axis, group, lon_lat_of_px, world_px};
 use crate::index::spatial::{AudienceFilter, LonLatBox};
 use crate::model::feature::ClusterFeature;
 
@@ -27,13 +30,39 @@ pub struct Viewport {
     pub zoom: u8,
 }
 
-/// The zoom at which a box `lon_span` degrees wide fills about 1024 pixels.
-pub fn fitting_zoom(lon_span: f64) -> u8 {
-    if lon_span <= 0.0 {
-        return MAX_ZOOM;
-    }
-    let z = (1024.0 * 360.0 / (256.0 * lon_span)).log2().floor();
-    z.clamp(0.0, f64::from(MAX_ZOOM)) as u8
+/// Largest side, in screen pixels, of a viewport at the zoom it asks for (a 4K screen is 3840
+/// pixels wide). With 64-pixel cells this bounds a clustered answer to 65 × 65 features.
+pub const MAX_VIEWPORT_PX: f64 = 4096.0;
+/// The most features a `points` answer can hold: cells of a [`MAX_VIEWPORT_PX`] box, partial cells
+/// at both edges included. Below [`CLUSTER_ABOVE`] desks the answer lists them one by one instead.
+pub const MAX_FEATURES: usize = 65 * 65;
+/// The zoom a viewport gets when it names none: the box fills about this many pixels.
+const DEFAULT_VIEWPORT_PX: f64 = 1024.0;
+
+/// Width and height in screen pixels (256-pixel Web-Mercator tiles) of `b` drawn at `zoom`.
+/// Latitudes beyond the Mercator limit (±85.05°) count as the limit.
+pub fn size_px(b: &LonLatBox, zoom: u8) -> (f64, f64) {
+    let world = 256.0 * f64::from(1u32 << zoom);
+    let (_, y_top) = world_px(0.0, b.max_lat, zoom);
+    let (_, y_bottom) = world_px(0.0, b.min_lat, zoom);
+    (b.lon_span() / 360.0 * world, (y_bottom - y_top).abs())
+}
+
+/// The largest zoom (0–[`MAX_ZOOM`]) at which `b` is at most `px` pixels on its longer side; 0
+/// when even zoom 0 is larger.
+pub fn largest_zoom_within(b: &LonLatBox, px: f64) -> u8 {
+    (0..=MAX_ZOOM)
+        .rev()
+        .find(|&z| {
+            let (w, h) = size_px(b, z);
+            w.max(h) <= px
+        })
+        .unwrap_or(0)
+}
+
+/// The zoom at which `b` fills about 1024 pixels on its longer side.
+pub fn fitting_zoom(b: &LonLatBox) -> u8 {
+    largest_zoom_within(b, DEFAULT_VIEWPORT_PX)
 }
 
 /// Column ranges (one, or two across the antimeridian) and the row range of the cells a box
@@ -60,7 +89,7 @@ fn grown(b: &LonLatBox, zoom: u8) -> LonLatBox {
 
 /// The desks in the viewport that pass the filters, clustered when there are too many.
 pub fn viewport(s: &Snapshot, r: &ViewportRequest, now: DateTime<Utc>) -> Viewport {
-    let zoom = r.zoom.unwrap_or_else(|| fitting_zoom(r.bbox.lon_span()));
+    let zoom = r.zoom.unwrap_or_else(|| fitting_zoom(&r.bbox));
     let f = &r.filters;
     let lon_lat = |ord: u32| {
         let (lat, lon) = s.desks.lat_lon(ord);

@@ -1,6 +1,7 @@
 //! All integration tests, in one binary (faster to build and run than one binary per file).
 
 mod api;
+mod bounds;
 mod build;
 mod nearest;
 mod privacy;
