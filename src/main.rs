@@ -43,6 +43,12 @@ enum Command {
         /// Address and port to listen on.
         #[arg(long, env = "SPORTELLO_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Connections open at once; beyond it new ones are answered 503 with Retry-After.
+        #[arg(long, env = "SPORTELLO_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: u32,
+        /// Seconds a client has to send a request's head (also closes idle keep-alive connections).
+        #[arg(long, env = "SPORTELLO_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_timeout: u64,
     },
     /// Write a realistic synthetic dataset (GeoJSON), deterministic for a seed.
     Synth {
@@ -94,10 +100,15 @@ fn load(bundle: Option<&PathBuf>) -> anyhow::Result<Snapshot> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build { inputs, out, skip_invalid } => build(&inputs, &out, skip_invalid),
-        Command::Serve { bundle, listen } => {
+        Command::Serve { bundle, listen, max_connections, header_timeout } => {
             let snap = load(bundle.as_ref())?;
+            let limits = http::server::Limits {
+                max_connections: max_connections as usize,
+                header_timeout: std::time::Duration::from_secs(header_timeout),
+                ..Default::default()
+            };
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(http::serve(AppState::new(snap), listen, bundle))?;
+            rt.block_on(http::serve(AppState::new(snap), listen, bundle, limits))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Synth { count, seed, out } => {

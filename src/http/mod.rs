@@ -5,6 +5,7 @@
 pub mod body;
 pub mod error;
 mod handlers;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -103,7 +104,7 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
 
 /// Runs the server on `listen` until SIGINT or SIGTERM. With a bundle path, SIGHUP reloads it and
 /// swaps it in atomically; a bundle that fails to load leaves the current one serving.
-pub async fn serve(state: AppState, listen: SocketAddr, bundle: Option<PathBuf>) -> std::io::Result<()> {
+pub async fn serve(state: AppState, listen: SocketAddr, bundle: Option<PathBuf>, limits: server::Limits) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     {
@@ -128,7 +129,8 @@ pub async fn serve(state: AppState, listen: SocketAddr, bundle: Option<PathBuf>)
             }
         });
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await
+    server::run(listener, router(state), limits, shutdown()).await;
+    Ok(())
 }
 
 async fn shutdown() {

@@ -6,4 +6,5 @@ mod build;
 mod nearest;
 mod privacy;
 mod search;
+mod slow_clients;
 mod support;

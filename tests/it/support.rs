@@ -83,3 +83,61 @@ pub fn minimal_desk(id: &str, lat: f64, lon: f64) -> ContactPoint {
 pub fn all_desks(s: &Snapshot) -> Vec<ContactPoint> {
     (0..s.len() as u32).map(|i| s.desks.desk(i)).collect()
 }
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real `sportello serve` process on a loopback port, killed when dropped.
+pub struct Server {
+    pub base: String,
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl Server {
+    /// Starts `sportello serve --listen 127.0.0.1:PORT ARGS…` with `envs` and waits until
+    /// `/readyz` answers. Standard output and error are captured for [`Server::stop`].
+    pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sportello"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("server starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let start = std::time::Instant::now();
+        while client.get(format!("{base}/readyz")).send().await.is_err() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(60), "server did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Server { base, port, child }
+    }
+
+    /// Kills the server and returns everything it wrote to standard output and error.
+    pub fn stop(mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut logs = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut logs);
+        }
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut logs);
+        }
+        logs
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
