@@ -67,9 +67,9 @@ fn nearest(c: &mut Criterion, s: &Snapshot, n: usize) {
     for k in [1, 10] {
         for (fname, f) in &filters {
             for (place, lat, lon) in PLACES {
-                let req = NearestRequest { at: at(*lat, *lon), k, max_m: None, filters: f.clone() };
+                let req = NearestRequest { at: at(*lat, *lon), place: None, k, max_m: None, filters: f.clone() };
                 g.bench_function(BenchmarkId::new(format!("k{k}/{fname}"), place), |b| {
-                    b.iter(|| body::nearest(s, &query::nearest(s, black_box(&req), now)))
+                    b.iter(|| body::nearest(s, &query::nearest(s, black_box(&req), now), None))
                 });
             }
         }
@@ -105,7 +105,7 @@ fn search(c: &mut Criterion, s: &Snapshot, n: usize) {
         ("city-name-near", "Pordenone", Some(at(45.9564, 12.6615))),
     ];
     for (name, q, pos) in cases {
-        let req = SearchRequest { q: Some(q.into()), at: pos, limit: 10, filters: Filters::default() };
+        let req = SearchRequest { q: Some(q.into()), at: pos, place: None, limit: 10, filters: Filters::default() };
         g.bench_function(name, |b| b.iter(|| body::search(s, &query::search(s, black_box(&req), now).expect("search runs"))));
     }
     g.finish();

@@ -1,11 +1,13 @@
 //! `sportello`: finds the help desk nearest to a migrant worker, in their language, for their need.
 //!
 //! Layers, each importing only the ones below it: `http` (axum) → `query` (pure operations) →
-//! `index` (R-tree, tantivy, bundles) → `ingest` (reading and validating data) → `model`.
+//! `index` (R-tree, tantivy, bundles) and `locate` (IP databases, gazetteer) → `ingest` (reading
+//! and validating data) → `model`.
 
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod locate;
 pub mod model;
 pub mod query;
 pub mod synth;

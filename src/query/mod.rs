@@ -2,6 +2,7 @@
 //! against a [`Snapshot`]. Pure and synchronous: no HTTP or async types, so they are unit-testable
 //! and reusable by the CLI. Every filter applies before `k` or `limit`.
 
+pub mod locate;
 pub mod open;
 pub mod params;
 pub mod viewport;
@@ -15,7 +16,8 @@ use crate::index::Snapshot;
 use crate::index::spatial::{AudienceFilter, Entry, Filter};
 use crate::index::text::{Adjust, Facets, TextFilter};
 use crate::model::Domain;
-pub use params::{DomainsRequest, Filters, NearestRequest, ParamError, SearchRequest, ViewportRequest};
+pub use locate::{locate_ip, locate_place};
+pub use params::{DomainsRequest, Filters, LocateRequest, NearestRequest, ParamError, SearchRequest, ViewportRequest};
 pub use viewport::{Viewport, viewport};
 
 /// One desk in an answer, with its distance in metres when the query had a position.
@@ -69,6 +71,8 @@ pub struct SearchAnswer {
     pub facets: Facets,
     /// Service domains the text was understood to ask for, strongest first.
     pub understood: Vec<Domain>,
+    /// The town `place=` was understood as.
+    pub place: Option<crate::locate::Candidate>,
 }
 
 /// How far a desk can be before distance halves its text score, in kilometres.
@@ -105,7 +109,7 @@ pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<Sea
         .map(|h| Hit { ord: h.ord, distance_m: r.at.map(|at| s.desks.distance_m(&at, h.ord)) })
         .collect();
     let understood = expansions.into_iter().map(|(d, _)| d).collect();
-    Ok(SearchAnswer { hits, total: result.counts.matches, facets: facets(s, &result.counts), understood })
+    Ok(SearchAnswer { hits, total: result.counts.matches, facets: facets(s, &result.counts), understood, place: r.place.clone() })
 }
 
 /// Facet counts by code from counts by bit; desks with languages that have no bit of their own

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::index::spatial::{AudienceFilter, LonLatBox};
+use crate::locate::{Candidate, gazetteer};
 use crate::model::{Audience, Domain, GeoPoint, Language};
 use crate::query::viewport::{MAX_VIEWPORT_PX, MAX_ZOOM, largest_zoom_within, size_px};
 
@@ -24,6 +25,11 @@ fn err(name: &str, reason: impl Into<String>) -> ParamError {
 pub const MAX_RESULTS: usize = 100;
 /// Longest accepted search text, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
+/// Longest accepted place name, in characters.
+pub const MAX_PLACE_CHARS: usize = 100;
+/// Most town candidates `locate?place=` returns, and its default.
+pub const MAX_PLACES: usize = gazetteer::MAX_CANDIDATES;
+const DEFAULT_PLACES: usize = 5;
 /// Half the Earth's circumference: no two points are farther apart.
 const MAX_KM: f64 = 20_038.0;
 
@@ -103,6 +109,39 @@ impl Params {
         }
     }
 
+    /// The UI language (`ui`): a valid code, English when absent.
+    fn ui(&self) -> Result<String, ParamError> {
+        match self.get("ui") {
+            None => Ok("en".to_string()),
+            Some(v) => Ok(Language::new(v.trim()).map_err(|e| err("ui", e))?.as_str().to_string()),
+        }
+    }
+
+    /// A place name (`place`), trimmed and at most [`MAX_PLACE_CHARS`] characters.
+    fn place_text(&self) -> Result<Option<String>, ParamError> {
+        let Some(v) = self.get("place") else { return Ok(None) };
+        if v.chars().count() > MAX_PLACE_CHARS {
+            return Err(err("place", format!("longer than {MAX_PLACE_CHARS} characters")));
+        }
+        Ok(Some(v.trim().to_string()))
+    }
+
+    /// A position from `lat`/`lon`, or from `place` through the gazetteer (the best candidate,
+    /// which is returned so the answer can say which town was understood). Not both.
+    fn position_or_place(&self, required: bool) -> Result<(Option<GeoPoint>, Option<Candidate>), ParamError> {
+        let Some(text) = self.place_text()? else {
+            return Ok((self.position(required)?, None));
+        };
+        if self.get("lat").is_some() || self.get("lon").is_some() {
+            return Err(err("place", "give either `place` or `lat` and `lon`, not both"));
+        }
+        let Some(town) = gazetteer::embedded().lookup(&text, &self.ui()?, None, 1).into_iter().next() else {
+            return Err(err("place", format!("no town matches `{text}`; /api/v1/locate?place= suggests names, or give lat and lon")));
+        };
+        let at = GeoPoint::new(town.lat, town.lon).map_err(|e| err("place", e))?;
+        Ok((Some(at), Some(town)))
+    }
+
     fn filters(&self) -> Result<Filters, ParamError> {
         let langs = match self.get("lang") {
             None => Vec::new(),
@@ -162,6 +201,8 @@ fn names(own: &[&'static str]) -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NearestRequest {
     pub at: GeoPoint,
+    /// The town `place=` was understood as, when the position came from a name.
+    pub place: Option<Candidate>,
     pub k: usize,
     pub max_m: Option<f64>,
     pub filters: Filters,
@@ -169,14 +210,16 @@ pub struct NearestRequest {
 
 impl NearestRequest {
     pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
-        let p = Params::parse(raw, &names(&["lat", "lon", "k", "max_km"]))?;
+        let p = Params::parse(raw, &names(&["lat", "lon", "place", "ui", "k", "max_km"]))?;
+        let (at, place) = p.position_or_place(true)?;
         let max_m = match p.number("max_km")? {
             Some(km) if km > 0.0 && km <= MAX_KM => Some(km * 1000.0),
             Some(km) => return Err(err("max_km", format!("`{km}` must be more than 0 and at most {MAX_KM} km"))),
             None => None,
         };
         Ok(NearestRequest {
-            at: p.position(true)?.expect("required position"),
+            at: at.expect("required position"),
+            place,
             k: p.integer("k", 1, MAX_RESULTS, 10)?,
             max_m,
             filters: p.filters()?,
@@ -246,20 +289,23 @@ impl ViewportRequest {
 pub struct SearchRequest {
     pub q: Option<String>,
     pub at: Option<GeoPoint>,
+    /// The town `place=` was understood as, when the position came from a name.
+    pub place: Option<Candidate>,
     pub limit: usize,
     pub filters: Filters,
 }
 
 impl SearchRequest {
     pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
-        let p = Params::parse(raw, &names(&["q", "lat", "lon", "limit"]))?;
+        let p = Params::parse(raw, &names(&["q", "lat", "lon", "place", "ui", "limit"]))?;
         let q = p.get("q").map(|q| q.trim().to_string());
         if let Some(q) = &q
             && q.chars().count() > MAX_QUERY_CHARS
         {
             return Err(err("q", format!("longer than {MAX_QUERY_CHARS} characters")));
         }
-        Ok(SearchRequest { q, at: p.position(false)?, limit: p.integer("limit", 1, MAX_RESULTS, 20)?, filters: p.filters()? })
+        let (at, place) = p.position_or_place(false)?;
+        Ok(SearchRequest { q, at, place, limit: p.integer("limit", 1, MAX_RESULTS, 20)?, filters: p.filters()? })
     }
 }
 
@@ -272,11 +318,41 @@ pub struct DomainsRequest {
 impl DomainsRequest {
     pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
         let p = Params::parse(raw, &["ui"])?;
-        let ui = match p.get("ui") {
-            None => "en".to_string(),
-            Some(v) => Language::new(v.trim()).map_err(|e| err("ui", e))?.as_str().to_string(),
-        };
-        Ok(DomainsRequest { ui })
+        Ok(DomainsRequest { ui: p.ui()? })
+    }
+}
+
+/// `locate`: the caller's approximate position from their IP address, or, with `place`, the towns
+/// whose names match it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocateRequest {
+    /// Text typed, for town candidates; `None` asks for the position of the caller's address.
+    pub place: Option<String>,
+    /// Language of the names shown.
+    pub ui: String,
+    /// Towns near here rank higher (only with `place`).
+    pub bias: Option<GeoPoint>,
+    /// Most candidates (only with `place`).
+    pub limit: usize,
+}
+
+impl LocateRequest {
+    pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
+        let p = Params::parse(raw, &["place", "ui", "lat", "lon", "limit"])?;
+        let place = p.place_text()?;
+        if place.is_none() {
+            for name in ["lat", "lon", "limit"] {
+                if p.get(name).is_some() {
+                    return Err(err(name, "only with `place`: without it, the position comes from the caller's address"));
+                }
+            }
+        }
+        Ok(LocateRequest {
+            place,
+            ui: p.ui()?,
+            bias: p.position(false)?,
+            limit: p.integer("limit", 1, MAX_PLACES, DEFAULT_PLACES)?,
+        })
     }
 }
 

@@ -63,6 +63,7 @@ fn open_now_filters_before_k() {
     let now = Utc.with_ymd_and_hms(2026, 11, 23, 8, 30, 0).unwrap();
     let mut req = NearestRequest {
         at: GeoPoint::new(41.9, 12.5).unwrap(),
+        place: None,
         k: 1,
         max_m: None,
         filters: Filters { open_now: true, audience: AudienceFilter::All, ..Filters::default() },

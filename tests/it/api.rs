@@ -305,7 +305,8 @@ async fn a_real_server_on_loopback() {
 /// instead of queueing work without bound.
 #[tokio::test]
 async fn searches_beyond_the_slots_are_refused_with_503() {
-    let state = AppState { snapshot: Arc::new(arc_swap::ArcSwap::new(embedded())), search_slots: Arc::new(tokio::sync::Semaphore::new(0)) };
+    let mut state = AppState::shared(embedded());
+    state.search_slots = Arc::new(tokio::sync::Semaphore::new(0));
     let a = get_with(state.clone(), "/api/v1/search?q=lavoro", &[]).await;
     assert_eq!(a.status, 503);
     assert_eq!(a.content_type(), "application/problem+json");

@@ -3,6 +3,7 @@
 mod api;
 mod bounds;
 mod build;
+mod locate;
 mod nearest;
 mod privacy;
 mod search;

@@ -133,7 +133,7 @@ fn query_nearest_matches_brute_force_on_real_datasets() {
             let audience = [AudienceFilter::All, AudienceFilter::Only(Audience::Public), AudienceFilter::Only(Audience::Unions)][rng.random_range(0..3)];
             let k = rng.random_range(1..=30);
             let max_m = rng.random_bool(0.3).then(|| rng.random_range(1_000.0..500_000.0));
-            let req = NearestRequest { at, k, max_m, filters: Filters { langs: langs.clone(), domains: domains.clone(), audience, open_now: false } };
+            let req = NearestRequest { at, place: None, k, max_m, filters: Filters { langs: langs.clone(), domains: domains.clone(), audience, open_now: false } };
             let got: Vec<(u32, f64)> = query::nearest(&snap, &req, chrono::Utc::now()).iter().map(|h| (h.ord, h.distance_m.unwrap())).collect();
             let want = brute_force(&desks, at, k, max_m, &langs, &domains, audience);
             assert_same(&got, &want);

@@ -14,6 +14,7 @@ fn search(q: Option<&str>, at: Option<(f64, f64)>, limit: usize, filters: Filter
     let req = SearchRequest {
         q: q.map(str::to_string),
         at: at.map(|(lat, lon)| sportello::model::GeoPoint::new(lat, lon).unwrap()),
+        place: None,
         limit,
         filters,
     };
@@ -118,6 +119,7 @@ fn with_equal_text_scores_the_nearest_desk_ranks_first() {
     let req = SearchRequest {
         q: None,
         at: Some(sportello::model::GeoPoint::new(45.4642, 9.19).unwrap()),
+        place: None,
         limit: 10,
         filters: Filters::default(),
     };

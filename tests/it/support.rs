@@ -119,6 +119,11 @@ impl Server {
         Server { base, port, child }
     }
 
+    /// The server's process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the server and returns everything it wrote to standard output and error.
     pub fn stop(mut self) -> String {
         use std::io::Read;
