@@ -131,6 +131,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.with_config_file()?;
     let snap = load(args.bundle.as_ref())?;
     let geoip = sportello::locate::GeoIp::open(&args.geoip)?;
+    // Index the gazetteer now, so the first place lookup does not wait for it.
+    let towns = sportello::locate::gazetteer::embedded();
+    tracing::info!(towns = towns.len(), heap_mb = towns.heap_bytes() / 1_000_000, "gazetteer ready");
     let trusted = sportello::locate::client::TrustedProxies::parse(&args.trusted_proxy).map_err(|e| anyhow::anyhow!(e))?;
     let limits = http::server::Limits {
         max_connections: args.max_connections.unwrap_or(4096) as usize,

@@ -270,12 +270,28 @@ pub struct TextResult {
     pub counts: BitCounts,
 }
 
+/// The final score of a match, highest first. Desks that offer an understood need (`offers`)
+/// rank above every other match: among them, with a position, nearer first (`closeness` in
+/// (0, 1], 1 at the query point), else by text score; the other matches follow by text score
+/// times closeness. Text scores are squashed into [0, 1) with s / (1 + s), so the tiers never mix.
+pub fn rank(text: f32, offers: bool, closeness: Option<f32>) -> f32 {
+    let text = text.max(0.0) / (1.0 + text.max(0.0));
+    match (offers, closeness) {
+        (true, Some(c)) => 2.0 + c,
+        (true, None) => 2.0 + text,
+        (false, Some(c)) => text * c,
+        (false, None) => text,
+    }
+}
+
 /// Per-desk adjustments a search applies before picking the top hits: `keep(ord)` filters (for
-/// checks the index cannot do, such as opening hours), `weight(ord)` multiplies the text score
-/// (for blending in distance).
+/// checks the index cannot do, such as opening hours), `weight(ord)` is the desk's closeness to
+/// the query's position in (0, 1], `needs` the domain bits of the understood needs (see [`rank`]).
 pub struct Adjust {
     pub keep: Option<Arc<dyn Fn(u32) -> bool + Send + Sync>>,
     pub weight: Option<Arc<dyn Fn(u32) -> f32 + Send + Sync>>,
+    /// Domain bits (as in [`DeskBits::domains`]) of the needs the text was understood as.
+    pub needs: u32,
     /// Every desk's filter bits, by ordinal, for the facet counts.
     pub bits: Arc<Vec<DeskBits>>,
 }
@@ -415,12 +431,15 @@ impl TextIndex {
 
         let searcher = self.reader.searcher();
         let weight = adjust.weight.clone();
+        let bits = adjust.bits.clone();
+        let needs = adjust.needs;
         let top = TopDocs::with_limit(limit.max(1)).tweak_score(move |seg: &tantivy::SegmentReader| {
             let ords = seg.fast_fields().u64("ord").expect("ord is a fast field").first_or_default_col(0);
-            let weight = weight.clone();
-            move |doc: tantivy::DocId, score: tantivy::Score| match &weight {
-                Some(w) => score * w(ords.get_val(doc) as u32),
-                None => score,
+            let (weight, bits) = (weight.clone(), bits.clone());
+            move |doc: tantivy::DocId, score: tantivy::Score| {
+                let ord = ords.get_val(doc) as u32;
+                let offers = needs != 0 && bits.get(ord as usize).is_some_and(|b| b.domains & needs != 0);
+                rank(score, offers, weight.as_ref().map(|w| w(ord)))
             }
         });
         let collectors = (top, BitFacets { bits: adjust.bits.clone() });

@@ -55,6 +55,9 @@ struct Key {
     word: bool,
     town: u32,
     name: u32,
+    /// The town's score before any distance discount: log10 of its population, plus
+    /// [`MAIN_NAME_BONUS`] when this key comes from its main name.
+    size: f32,
 }
 
 /// The gazetteer, parsed and indexed.
@@ -140,12 +143,14 @@ impl Gazetteer {
                 let n = g.name_spans.len() as u32;
                 g.name_spans.push((g.names_text.len() as u32, name.len() as u32));
                 g.names_text.push_str(name);
-                g.add_keys(name, t, n);
+                g.add_keys(name, t, n, town.population, n == first);
             }
             g.towns.push(Town { names: first..g.name_spans.len() as u32, ..town });
         }
         let keys_text = std::mem::take(&mut g.keys_text);
-        g.keys.sort_by(|a, b| key_str(&keys_text, a).cmp(key_str(&keys_text, b)).then(a.word.cmp(&b.word)));
+        g.keys.sort_by(|a, b| {
+            key_str(&keys_text, a).cmp(key_str(&keys_text, b)).then(a.word.cmp(&b.word)).then(b.size.total_cmp(&a.size))
+        });
         // Each (text, town) once: a town often lists the same name in several spellings.
         g.keys.dedup_by(|b, a| a.town == b.town && key_str(&keys_text, a) == key_str(&keys_text, b));
         g.keys_text = keys_text;
@@ -154,17 +159,18 @@ impl Gazetteer {
     }
 
     /// Folded keys of a name: the whole name, and each later word to the end of the name.
-    fn add_keys(&mut self, name: &str, town: u32, name_ix: u32) {
+    fn add_keys(&mut self, name: &str, town: u32, name_ix: u32, population: u32, main: bool) {
         let folded = fold(name);
         if folded.is_empty() || folded.len() > usize::from(u16::MAX) {
             return;
         }
+        let size = (f64::from(population.max(1)).log10() + if main { MAIN_NAME_BONUS } else { 0.0 }) as f32;
         let base = self.keys_text.len() as u32;
         self.keys_text.push_str(&folded);
-        self.keys.push(Key { start: base, len: folded.len() as u16, word: false, town, name: name_ix });
+        self.keys.push(Key { start: base, len: folded.len() as u16, word: false, town, name: name_ix, size });
         for (i, _) in folded.match_indices(' ') {
             let start = i + 1;
-            self.keys.push(Key { start: base + start as u32, len: (folded.len() - start) as u16, word: true, town, name: name_ix });
+            self.keys.push(Key { start: base + start as u32, len: (folded.len() - start) as u16, word: true, town, name: name_ix, size });
         }
     }
 
@@ -208,43 +214,52 @@ impl Gazetteer {
     /// Names are shown in `ui`'s script when the gazetteer has one.
     pub fn lookup(&self, text: &str, ui: &str, bias: Option<(f64, f64)>, limit: usize) -> Vec<Candidate> {
         let q = fold(text);
+        let limit = limit.min(MAX_CANDIDATES);
         if q.is_empty() || limit == 0 {
             return Vec::new();
         }
-        let first = self.keys.partition_point(|k| key_str(&self.keys_text, k) < q.as_str());
-        // Best (match, score, name) per town.
-        let mut best: Vec<(u32, Match, f64, u32)> = Vec::new();
-        for k in &self.keys[first..] {
-            let s = key_str(&self.keys_text, k);
-            if !s.starts_with(q.as_str()) {
-                break;
-            }
-            let how = match (s.len() == q.len(), k.word) {
-                (_, true) => Match::Word,
-                (true, false) => Match::Exact,
-                (false, false) => Match::Prefix,
+        let text_of = |k: &Key| key_str(&self.keys_text, k);
+        let first = self.keys.partition_point(|k| text_of(k) < q.as_str());
+        let end = first + self.keys[first..].partition_point(|k| text_of(k).starts_with(q.as_str()));
+        // The best `limit` towns so far, best first, each once: (match, score, town, name). A
+        // key whose score before the distance discount cannot beat the last is skipped unread,
+        // so a two-letter prefix matching thousands of names stays cheap.
+        let mut top: Vec<(Match, f64, u32, u32)> = Vec::with_capacity(limit + 1);
+        let better = |a: (Match, f64, u32), b: (Match, f64, u32)| a.0 < b.0 || (a.0 == b.0 && (a.1 > b.1 || (a.1 == b.1 && a.2 < b.2)));
+        for k in &self.keys[first..end] {
+            let how = if k.word {
+                Match::Word
+            } else if usize::from(k.len) == q.len() {
+                Match::Exact
+            } else {
+                Match::Prefix
             };
-            best.push((k.town, how, 0.0, k.name));
+            let full = top.len() == limit;
+            let last = top.last().map(|t| (t.0, t.1, t.2));
+            if full && !better((how, f64::from(k.size), k.town), last.expect("full")) {
+                continue;
+            }
+            let score = f64::from(k.size) - bias.map_or(0.0, |b| self.distance_penalty(k.town, b));
+            if let Some(i) = top.iter().position(|t| t.2 == k.town) {
+                if !better((how, score, k.town), (top[i].0, top[i].1, k.town)) {
+                    continue;
+                }
+                top.remove(i);
+            } else if full && !better((how, score, k.town), last.expect("full")) {
+                continue;
+            }
+            let at = top.partition_point(|t| better((t.0, t.1, t.2), (how, score, k.town)));
+            top.insert(at, (how, score, k.town, k.name));
+            top.truncate(limit);
         }
-        // Per town, its best kind of match, and among those a match on its main name.
-        let is_main = |town: u32, name: u32| self.towns[town as usize].names.start == name;
-        best.sort_by_key(|&(town, how, _, name)| (town, how, !is_main(town, name)));
-        best.dedup_by_key(|&mut (town, _, _, _)| town);
-        for b in &mut best {
-            b.2 = self.score(&self.towns[b.0 as usize], bias) + if is_main(b.0, b.3) { MAIN_NAME_BONUS } else { 0.0 };
-        }
-        best.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.total_cmp(&a.2)).then(a.0.cmp(&b.0)));
-        best.truncate(limit.min(MAX_CANDIDATES));
-        best.into_iter().map(|(town, how, _, name)| self.candidate(town, name, how, ui)).collect()
+        top.into_iter().map(|(how, _, town, name)| self.candidate(town, name, how, ui)).collect()
     }
 
-    /// log10 of the population, less one per 230 km from `bias`.
-    fn score(&self, t: &Town, bias: Option<(f64, f64)>) -> f64 {
-        let size = f64::from(t.population.max(1)).log10();
-        match bias {
-            None => size,
-            Some((lat, lon)) => size - crate::model::haversine_m(lat, lon, f64::from(t.lat), f64::from(t.lon)) / 230_000.0,
-        }
+    /// How much a town's score drops with its distance from `bias` (lat, lon in degrees): one per
+    /// 230 km.
+    fn distance_penalty(&self, town: u32, (lat, lon): (f64, f64)) -> f64 {
+        let t = &self.towns[town as usize];
+        crate::model::haversine_m(lat, lon, f64::from(t.lat), f64::from(t.lon)) / 230_000.0
     }
 
     fn candidate(&self, town: u32, name: u32, how: Match, ui: &str) -> Candidate {
@@ -435,6 +450,60 @@ mod tests {
         assert_eq!(ids(g.lookup("SANKT POLT", "de", None, 10)), vec![3]);
         assert!(g.lookup("zzz", "it", None, 10).is_empty());
         assert!(g.lookup("  ", "it", None, 10).is_empty());
+    }
+
+    /// Every town, every name, folded and compared: the answer `lookup` must give.
+    fn brute_force(g: &Gazetteer, folded: &[String], text: &str, bias: Option<(f64, f64)>, limit: usize) -> Vec<u32> {
+        let q = fold(text);
+        let mut best: Vec<(Match, f64, u32)> = Vec::new();
+        for (t, town) in g.towns.iter().enumerate() {
+            let mut mine: Option<(Match, f64)> = None;
+            for n in town.names.clone() {
+                let f = &folded[n as usize];
+                let how = if *f == q {
+                    Some(Match::Exact)
+                } else if f.starts_with(&q) {
+                    Some(Match::Prefix)
+                } else if f.split(' ').skip(1).enumerate().any(|(i, _)| f.splitn(i + 2, ' ').last().unwrap().starts_with(&q)) {
+                    Some(Match::Word)
+                } else {
+                    None
+                };
+                let Some(how) = how else { continue };
+                let size = f64::from((f64::from(town.population.max(1)).log10() + if n == town.names.start { MAIN_NAME_BONUS } else { 0.0 }) as f32);
+                let score = size - bias.map_or(0.0, |b| g.distance_penalty(t as u32, b));
+                if mine.is_none_or(|m| how < m.0 || (how == m.0 && score > m.1)) {
+                    mine = Some((how, score));
+                }
+            }
+            if let Some((how, score)) = mine {
+                best.push((how, score, t as u32));
+            }
+        }
+        best.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)));
+        best.into_iter().take(limit).map(|b| g.towns[b.2 as usize].geonameid).collect()
+    }
+
+    #[test]
+    fn lookup_equals_a_brute_force_scan_of_the_gazetteer() {
+        let g = embedded();
+        let folded: Vec<String> = (0..g.name_spans.len() as u32).map(|n| fold(g.name(n))).collect();
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for i in 0..120 {
+            let town = &g.towns[next() % g.towns.len()];
+            let names: Vec<&str> = town.names.clone().map(|n| g.name(n)).collect();
+            let name = names[next() % names.len()];
+            let chars: Vec<char> = name.chars().collect();
+            let cut = 1 + next() % chars.len().min(7);
+            let text: String = chars[..cut].iter().collect();
+            let bias = (i % 2 == 0).then(|| (35.0 + (next() % 30) as f64, -10.0 + (next() % 50) as f64));
+            let got: Vec<u32> = g.lookup(&text, "en", bias, 8).iter().map(|c| c.geonameid).collect();
+            assert_eq!(got, brute_force(g, &folded, &text, bias, 8), "{text:?} bias {bias:?}");
+        }
     }
 
     #[test]

@@ -77,9 +77,22 @@ pub struct SearchAnswer {
 
 /// How far a desk can be before distance halves its text score, in kilometres.
 pub const DISTANCE_HALF_KM: f64 = 10.0;
+/// An understood need ranks its desks first when its weight is at least this share of the
+/// strongest need's: "family reunification" asks for one need, not for every domain one of its
+/// words also appears in.
+pub const NEED_SHARE: f32 = 0.75;
+
+/// Domain bits of the needs that rank first: the understood domains within [`NEED_SHARE`] of
+/// the strongest.
+fn needs_bits(expansions: &[(Domain, f32)]) -> u32 {
+    let best = expansions.first().map_or(0.0, |e| e.1);
+    expansions.iter().filter(|e| e.1 >= best * NEED_SHARE).fold(0, |m, (d, _)| m | (1 << d.index()))
+}
 
 /// Text search over names, organisations, cities and descriptions, and over the taxonomy's
-/// synonyms in every language. With a position, score × 1 / (1 + km / [`DISTANCE_HALF_KM`]).
+/// synonyms in every language. Desks offering the needs the text was understood as come first
+/// (nearest first with a position, else by text score); then the other matches by text score,
+/// × 1 / (1 + km / [`DISTANCE_HALF_KM`]) with a position. See [`crate::index::text::rank`].
 pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<SearchAnswer, QueryError> {
     let filter = TextFilter {
         langs: r.filters.langs.clone(),
@@ -101,7 +114,8 @@ pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<Sea
         }) as Arc<dyn Fn(u32) -> f32 + Send + Sync>
     });
     let expansions = r.q.as_deref().map(|q| s.text.expand_domains(q)).unwrap_or_default();
-    let adjust = Adjust { keep, weight, bits: s.bits.clone() };
+    let needs = needs_bits(&expansions);
+    let adjust = Adjust { keep, weight, needs, bits: s.bits.clone() };
     let result = s.text.search(r.q.as_deref(), &expansions, &filter, &adjust, r.limit)?;
     let hits = result
         .hits
