@@ -87,12 +87,18 @@ fn all_analyzers() -> Vec<(String, TextAnalyzer)> {
 
 /// The tokens of `text` under analyzer `a`, deduplicated, in order of first appearance.
 fn tokens(a: &mut TextAnalyzer, text: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    positioned_tokens(a, text).into_iter().map(|(t, _)| t).collect()
+}
+
+/// The tokens of `text` under analyzer `a` with the position of their first appearance,
+/// deduplicated.
+fn positioned_tokens(a: &mut TextAnalyzer, text: &str) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
     let mut stream = a.token_stream(text);
     while stream.advance() {
-        let t = &stream.token().text;
-        if !out.contains(t) {
-            out.push(t.clone());
+        let t = stream.token();
+        if !out.iter().any(|(o, _)| *o == t.text) {
+            out.push((t.text.clone(), t.position));
         }
     }
     out
@@ -270,18 +276,33 @@ pub struct TextResult {
     pub counts: BitCounts,
 }
 
-/// The final score of a match, highest first. Desks that offer an understood need (`offers`)
-/// rank above every other match: among them, with a position, nearer first (`closeness` in
-/// (0, 1], 1 at the query point), else by text score; the other matches follow by text score
-/// times closeness. Text scores are squashed into [0, 1) with s / (1 + s), so the tiers never mix.
-pub fn rank(text: f32, offers: bool, closeness: Option<f32>) -> f32 {
-    let text = text.max(0.0) / (1.0 + text.max(0.0));
-    match (offers, closeness) {
-        (true, Some(c)) => 2.0 + c,
-        (true, None) => 2.0 + text,
-        (false, Some(c)) => text * c,
-        (false, None) => text,
+/// The needs a query was understood as, with their weights, as domain bits.
+#[derive(Debug, Clone, Default)]
+pub struct Needs(pub Vec<(u32, f32)>);
+
+impl Needs {
+    /// The share (0 to 1) of the needs' weight that a desk with domain bits `domains` offers.
+    pub fn share_offered(&self, domains: u32) -> f32 {
+        let total: f32 = self.0.iter().map(|n| n.1).sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        self.0.iter().filter(|n| domains & n.0 != 0).map(|n| n.1).sum::<f32>() / total
     }
+}
+
+/// The final score of a match, highest first. Desks that offer an understood need rank above
+/// every other match, those offering more of the needs' weight (`offered`, 0 to 1, in sixteenths)
+/// first; within a level, with a position nearer first (`closeness` in (0, 1], 1 at the query
+/// point), else by text score. The other matches follow by text score times closeness. Text
+/// scores are squashed into [0, 1) with s / (1 + s), so the levels never mix.
+pub fn rank(text: f32, offered: f32, closeness: Option<f32>) -> f32 {
+    let text = text.max(0.0) / (1.0 + text.max(0.0));
+    let level = (offered.clamp(0.0, 1.0) * 16.0).round();
+    if level == 0.0 {
+        return text * closeness.unwrap_or(1.0);
+    }
+    2.0 * level + closeness.unwrap_or(text)
 }
 
 /// Per-desk adjustments a search applies before picking the top hits: `keep(ord)` filters (for
@@ -290,8 +311,8 @@ pub fn rank(text: f32, offers: bool, closeness: Option<f32>) -> f32 {
 pub struct Adjust {
     pub keep: Option<Arc<dyn Fn(u32) -> bool + Send + Sync>>,
     pub weight: Option<Arc<dyn Fn(u32) -> f32 + Send + Sync>>,
-    /// Domain bits (as in [`DeskBits::domains`]) of the needs the text was understood as.
-    pub needs: u32,
+    /// The needs the text was understood as (see [`rank`]).
+    pub needs: Needs,
     /// Every desk's filter bits, by ordinal, for the facet counts.
     pub bits: Arc<Vec<DeskBits>>,
 }
@@ -432,14 +453,14 @@ impl TextIndex {
         let searcher = self.reader.searcher();
         let weight = adjust.weight.clone();
         let bits = adjust.bits.clone();
-        let needs = adjust.needs;
+        let needs = adjust.needs.clone();
         let top = TopDocs::with_limit(limit.max(1)).tweak_score(move |seg: &tantivy::SegmentReader| {
             let ords = seg.fast_fields().u64("ord").expect("ord is a fast field").first_or_default_col(0);
-            let (weight, bits) = (weight.clone(), bits.clone());
+            let (weight, bits, needs) = (weight.clone(), bits.clone(), needs.clone());
             move |doc: tantivy::DocId, score: tantivy::Score| {
                 let ord = ords.get_val(doc) as u32;
-                let offers = needs != 0 && bits.get(ord as usize).is_some_and(|b| b.domains & needs != 0);
-                rank(score, offers, weight.as_ref().map(|w| w(ord)))
+                let offered = bits.get(ord as usize).map_or(0.0, |b| needs.share_offered(b.domains));
+                rank(score, offered, weight.as_ref().map(|w| w(ord)))
             }
         });
         let collectors = (top, BitFacets { bits: adjust.bits.clone() });
@@ -464,14 +485,58 @@ impl TextIndex {
     }
 }
 
-/// Maps query text to the service domains whose labels or synonyms it contains, in any language.
+/// Maps query text to the service domains whose labels or synonyms it contains, in any language,
+/// forgiving typing errors: a token of 5 or more characters that is not in the taxonomy's
+/// vocabulary matches the vocabulary tokens one edit away (an insertion, deletion, substitution
+/// or swap of neighbours), and one of 9 or more characters those two edits away.
 struct SynonymMatcher {
     /// Every analyser, built once; cloned per query (they need `&mut` to run).
     analyzers: Vec<(String, TextAnalyzer)>,
-    /// (domain, number of tokens that count) of every label and synonym, analysed.
-    phrases: Vec<(Domain, usize)>,
+    /// (domain, summed weight of the tokens that count) of every label and synonym, analysed.
+    phrases: Vec<(Domain, f32)>,
+    /// (analyser index, token) → its weight: 1 / the number of domains whose phrases use it, so
+    /// "help" or "lavoro", in many domains' synonyms, say less than "asylum".
+    weights: HashMap<(usize, String), f32>,
     /// (analyser index, token) → the phrases (by index) whose counted tokens include it.
     postings: HashMap<(usize, String), Vec<u32>>,
+    /// (analyser index, a vocabulary token with one or two characters deleted) → the vocabulary
+    /// tokens it comes from: a deletion-neighbourhood index for typing errors.
+    deletions: HashMap<(usize, String), Vec<String>>,
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF)
+}
+
+/// Shortest token whose typing errors are forgiven, and shortest with two.
+const FUZZY_MIN_CHARS: usize = 5;
+const FUZZY_TWO_MIN_CHARS: usize = 9;
+
+/// Edits a token of `len` characters may be away from a vocabulary token.
+fn allowed_edits(len: usize) -> usize {
+    if len >= FUZZY_TWO_MIN_CHARS {
+        2
+    } else if len >= FUZZY_MIN_CHARS {
+        1
+    } else {
+        0
+    }
+}
+
+/// Every string made by deleting `n` (1 or 2) characters of `w`.
+fn deletions(w: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = w.chars().collect();
+    let mut out = Vec::new();
+    for i in 0..chars.len() {
+        let one: String = chars.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, c)| c).collect();
+        if n == 2 {
+            out.extend(deletions(&one, 1));
+        }
+        out.push(one);
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl SynonymMatcher {
@@ -500,40 +565,135 @@ impl SynonymMatcher {
                     let content: Vec<String> = toks.iter().filter(|t| t.chars().count() >= 3).cloned().collect();
                     let counted = if content.is_empty() { toks } else { content };
                     let id = phrases.len() as u32;
-                    phrases.push((e.code, counted.len()));
+                    phrases.push((e.code, i, counted.clone()));
                     for tok in counted {
                         postings.entry((i, tok)).or_default().push(id);
                     }
                 }
             }
         }
-        Self { analyzers, phrases, postings }
+        // A token's weight: 1 / the number of domains among its phrases.
+        let mut weights: HashMap<(usize, String), f32> = HashMap::new();
+        for (key, list) in &postings {
+            let mut ds: Vec<Domain> = list.iter().map(|&p| phrases[p as usize].0).collect::<Vec<_>>();
+            ds.sort();
+            ds.dedup();
+            // Three-letter words ("mia", "pay", the French stem of "pays") say less: they are
+            // as often function words of another language.
+            let short = if key.1.chars().count() <= 3 && !key.1.chars().any(is_cjk) { 0.5 } else { 1.0 };
+            weights.insert(key.clone(), short / ds.len() as f32);
+        }
+        let phrases: Vec<(Domain, f32)> = phrases
+            .into_iter()
+            .map(|(d, i, toks): (Domain, usize, Vec<String>)| (d, toks.into_iter().map(|t| weights[&(i, t)]).sum()))
+            .collect();
+        let mut deletions_index: HashMap<(usize, String), Vec<String>> = HashMap::new();
+        for (i, tok) in postings.keys() {
+            let len = tok.chars().count();
+            // A query token one or two edits away is at least FUZZY_MIN_CHARS long only if the
+            // vocabulary token has at least FUZZY_MIN_CHARS - 2 characters.
+            if len + 2 < FUZZY_MIN_CHARS {
+                continue;
+            }
+            let depth = if len + 1 >= FUZZY_TWO_MIN_CHARS { 2 } else { 1 };
+            for d in deletions(tok, depth) {
+                deletions_index.entry((*i, d)).or_default().push(tok.clone());
+            }
+        }
+        for list in deletions_index.values_mut() {
+            list.sort();
+            list.dedup();
+        }
+        Self { analyzers, phrases, weights, postings, deletions: deletions_index }
     }
 
-    /// A phrase matches when the query holds at least half of its counted tokens; a domain's
-    /// weight is its best phrase's share.
+    /// Vocabulary tokens (of analyser `i`) within the edits [`allowed_edits`] forgives of `tok`,
+    /// which is not itself in the vocabulary.
+    fn near(&self, i: usize, tok: &str) -> Vec<&str> {
+        let len = tok.chars().count();
+        let max = allowed_edits(len);
+        if max == 0 {
+            return Vec::new();
+        }
+        let mut probes = vec![tok.to_string()];
+        probes.extend(deletions(tok, max));
+        let mut found: Vec<&str> = Vec::new();
+        for p in &probes {
+            // The vocabulary token itself is the probe (the query has extra characters)…
+            if let Some(((_, v), _)) = self.postings.get_key_value(&(i, p.clone())) {
+                found.push(v.as_str());
+            }
+            // …or shares a deletion with it.
+            if let Some(list) = self.deletions.get(&(i, p.clone())) {
+                found.extend(list.iter().map(String::as_str));
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.retain(|v| strsim::damerau_levenshtein(tok, v) <= max);
+        found
+    }
+
+    /// The domains the query asks for, strongest first, weighted relative to the strongest
+    /// (1.0). A phrase matches when the query holds at least half of its tokens' weight (a
+    /// token's weight is 1 / the number of domains using it); a domain's strength is the weight
+    /// of the query's words its matching phrases explain, times the share of each phrase matched,
+    /// plus its best phrase's share.
     fn expand(&self, q: &str) -> Vec<(Domain, f32)> {
-        let mut hits: HashMap<u32, usize> = HashMap::new();
-        for (i, (_, a)) in self.analyzers.iter().enumerate() {
+        // Per phrase: the weight of its tokens the query holds, and which words of the query
+        // (by position; the CJK analyser's positions apart) those were, with their weights.
+        let mut hits: HashMap<u32, (f32, Vec<(usize, f32)>)> = HashMap::new();
+        for (i, (name, a)) in self.analyzers.iter().enumerate() {
             let mut a = a.clone();
-            for tok in tokens(&mut a, q) {
-                if let Some(list) = self.postings.get(&(i, tok)) {
-                    for &p in list {
-                        *hits.entry(p).or_default() += 1;
+            let word_base = if name == CJK { 1 << 20 } else { 0 };
+            for (tok, pos) in positioned_tokens(&mut a, q) {
+                let word = word_base + pos;
+                let key = (i, tok);
+                let mut matched: Vec<(u32, f32)> = match self.postings.get(&key) {
+                    Some(list) => {
+                        let w = self.weights[&key];
+                        list.iter().map(|&p| (p, w)).collect()
                     }
+                    // A typing error: each phrase of a vocabulary token near it counts that token.
+                    None => self
+                        .near(i, &key.1)
+                        .into_iter()
+                        .flat_map(|v| {
+                            let k = (i, v.to_string());
+                            let w = self.weights[&k];
+                            self.postings[&k].iter().map(move |&p| (p, w))
+                        })
+                        .collect(),
+                };
+                matched.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+                matched.dedup_by_key(|x| x.0);
+                for (p, w) in matched {
+                    let h = hits.entry(p).or_default();
+                    h.0 += w;
+                    h.1.push((word, w));
                 }
             }
         }
-        let mut best: BTreeMap<Domain, f32> = BTreeMap::new();
-        for (p, hit) in hits {
+        // A phrase counts when the query holds at least half its weight. A domain's evidence is
+        // the weight of the query's words its counted phrases explain, each word once, times
+        // the share of the phrase that matched: a whole phrase says more than half of one.
+        // Its best phrase's share is added: a whole label or synonym typed beats half of one.
+        let mut evidence: BTreeMap<Domain, (f32, HashMap<usize, f32>)> = BTreeMap::new();
+        for (p, (hit, words)) in hits {
             let (d, total) = self.phrases[p as usize];
-            let share = hit as f32 / total as f32;
+            let share = (hit / total).min(1.0);
             if share >= 0.5 {
-                let e = best.entry(d).or_default();
-                *e = e.max(share.min(1.0));
+                let e = evidence.entry(d).or_default();
+                e.0 = e.0.max(share);
+                for (word, w) in words {
+                    let v = e.1.entry(word).or_default();
+                    *v = v.max(w * share);
+                }
             }
         }
-        let mut v: Vec<(Domain, f32)> = best.into_iter().collect();
+        let scores: Vec<(Domain, f32)> = evidence.into_iter().map(|(d, (best, words))| (d, best + words.values().sum::<f32>())).collect();
+        let best = scores.iter().map(|s| s.1).fold(0.0f32, f32::max);
+        let mut v: Vec<(Domain, f32)> = scores.into_iter().map(|(d, s)| (d, s / best)).collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::index::Snapshot;
 use crate::index::spatial::{AudienceFilter, Entry, Filter};
-use crate::index::text::{Adjust, Facets, TextFilter};
+use crate::index::text::{Adjust, Facets, Needs, TextFilter};
 use crate::model::Domain;
 pub use locate::{locate_ip, locate_place};
 pub use params::{DomainsRequest, Filters, LocateRequest, NearestRequest, ParamError, SearchRequest, ViewportRequest};
@@ -82,11 +82,11 @@ pub const DISTANCE_HALF_KM: f64 = 10.0;
 /// words also appears in.
 pub const NEED_SHARE: f32 = 0.75;
 
-/// Domain bits of the needs that rank first: the understood domains within [`NEED_SHARE`] of
-/// the strongest.
-fn needs_bits(expansions: &[(Domain, f32)]) -> u32 {
+/// The needs that rank first: the understood domains within [`NEED_SHARE`] of the strongest,
+/// with their weights.
+fn needs(expansions: &[(Domain, f32)]) -> Needs {
     let best = expansions.first().map_or(0.0, |e| e.1);
-    expansions.iter().filter(|e| e.1 >= best * NEED_SHARE).fold(0, |m, (d, _)| m | (1 << d.index()))
+    Needs(expansions.iter().filter(|e| e.1 >= best * NEED_SHARE).map(|&(d, w)| (1u32 << d.index(), w)).collect())
 }
 
 /// Text search over names, organisations, cities and descriptions, and over the taxonomy's
@@ -114,7 +114,7 @@ pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<Sea
         }) as Arc<dyn Fn(u32) -> f32 + Send + Sync>
     });
     let expansions = r.q.as_deref().map(|q| s.text.expand_domains(q)).unwrap_or_default();
-    let needs = needs_bits(&expansions);
+    let needs = needs(&expansions);
     let adjust = Adjust { keep, weight, needs, bits: s.bits.clone() };
     let result = s.text.search(r.q.as_deref(), &expansions, &filter, &adjust, r.limit)?;
     let hits = result
