@@ -103,9 +103,17 @@ fn search(c: &mut Criterion, s: &Snapshot, n: usize) {
         ("family-reunification-near-milan", "family reunification", Some(at(45.4642, 9.19))),
         ("arabic-housing", "سكن", None),
         ("city-name-near", "Pordenone", Some(at(45.9564, 12.6615))),
+        ("two-needs", "робота", None),
+        ("need-and-name-word", "permesso di soggiorno Milano", None),
+        ("housing-lang-filter", "housing", None),
     ];
     for (name, q, pos) in cases {
-        let req = SearchRequest { q: Some(q.into()), at: pos, place: None, limit: 10, filters: Filters::default() };
+        let filters = if name == "housing-lang-filter" {
+            Filters { langs: vec!["ar".into()], ..Filters::default() }
+        } else {
+            Filters::default()
+        };
+        let req = SearchRequest { q: Some(q.into()), at: pos, place: None, limit: 10, filters };
         g.bench_function(name, |b| b.iter(|| body::search(s, &query::search(s, black_box(&req), now).expect("search runs"))));
     }
     g.finish();

@@ -142,6 +142,7 @@ pub fn search(s: &Snapshot, a: &SearchAnswer) -> Vec<u8> {
     out.push(b']');
     member(&mut out, "total", &a.total);
     member(&mut out, "facets", &a.facets);
+    member(&mut out, "counted", &a.scope.as_str());
     let understood: Vec<&str> = a.understood.iter().map(|d| d.code()).collect();
     member(&mut out, "understood_domains", &understood);
     if let Some(c) = &a.place {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::clusters::ClusterIndex;
+use super::facets::{self, NeedCounts};
 use super::spatial::{Entry, SpatialIndex};
 use super::store::DeskStore;
 use super::text::{DeskBits, TextIndex};
@@ -110,6 +111,8 @@ pub struct Snapshot {
     pub clusters: ClusterIndex,
     /// Every desk's filter bits, by ordinal (facet counts).
     pub bits: Arc<Vec<DeskBits>>,
+    /// Counts over the desks offering each domain, per audience.
+    pub need_counts: NeedCounts,
     pub text: TextIndex,
     pub taxonomy: &'static Taxonomy,
     /// Where it came from: a bundle path, or `embedded`.
@@ -125,9 +128,11 @@ impl Snapshot {
         let (entries, langs) = SpatialIndex::entries(&points);
         let desks_bin = encode_desks(&desks, &entries, &langs);
         let manifest = manifest(&points, inputs, 0, &desks, &desks_bin);
+        let bits = bits_of(&entries);
         Ok(Snapshot {
             manifest,
-            bits: bits_of(&entries),
+            need_counts: NeedCounts::build(&bits),
+            bits,
             clusters: ClusterIndex::build(&entries, desks.positions()),
             desks: Arc::new(desks),
             spatial: SpatialIndex::from_entries(entries, langs),
@@ -212,6 +217,7 @@ impl Snapshot {
         );
         Ok(Snapshot {
             manifest,
+            need_counts: NeedCounts::build(&bits),
             bits,
             clusters,
             desks: Arc::new(desks),
@@ -239,7 +245,7 @@ impl Snapshot {
 
 /// The filter bits of `entries` (given by ordinal).
 fn bits_of(entries: &[Entry]) -> Arc<Vec<DeskBits>> {
-    Arc::new(entries.iter().map(|e| DeskBits { langs: e.langs, domains: e.domains }).collect())
+    Arc::new(entries.iter().map(|e| DeskBits { langs: e.langs, domains: e.domains, audience: facets::audience_bit(e.audience) }).collect())
 }
 
 fn hash_of(bytes: &[u8]) -> String {

@@ -190,15 +190,16 @@ impl Ord for Chord {
     }
 }
 
-/// A node waiting in the nearest-first queue (a min-heap by chord).
+/// A node waiting in the best-first queue (a min-heap by tier, then chord).
 struct Queued<'a> {
+    tier: u8,
     chord: f32,
     node: &'a ParentNode<Entry>,
 }
 
 impl PartialEq for Queued<'_> {
     fn eq(&self, o: &Self) -> bool {
-        self.chord == o.chord
+        self.tier == o.tier && self.chord == o.chord
     }
 }
 impl Eq for Queued<'_> {}
@@ -209,7 +210,7 @@ impl PartialOrd for Queued<'_> {
 }
 impl Ord for Queued<'_> {
     fn cmp(&self, o: &Self) -> Ordering {
-        o.chord.total_cmp(&self.chord)
+        o.tier.cmp(&self.tier).then(o.chord.total_cmp(&self.chord))
     }
 }
 
@@ -235,18 +236,24 @@ impl Filter {
     /// Whether the filter lets the element through, checking rare languages on `point` when needed.
     #[inline]
     pub fn matches(&self, e: &Entry, point: impl FnOnce() -> bool) -> bool {
+        self.matches_bits(e.langs, e.domains, Masks::audience_bit(e.audience), point)
+    }
+
+    /// [`Filter::matches`] on a desk's bits: languages, domains and audience (1 public, 2 unions).
+    #[inline]
+    pub fn matches_bits(&self, langs: u64, domains: u32, audience: u8, point: impl FnOnce() -> bool) -> bool {
         if let AudienceFilter::Only(a) = self.audience
-            && e.audience != a
+            && audience != Masks::audience_bit(a)
         {
             return false;
         }
-        if self.domains != 0 && e.domains & self.domains == 0 {
+        if self.domains != 0 && domains & self.domains == 0 {
             return false;
         }
         match self.langs {
             None => true,
-            Some(mask) if e.langs & mask != 0 => true,
-            Some(_) => !self.rare_langs.is_empty() && e.langs & RARE_BIT != 0 && point(),
+            Some(mask) if langs & mask != 0 => true,
+            Some(_) => !self.rare_langs.is_empty() && langs & RARE_BIT != 0 && point(),
         }
     }
 
@@ -462,61 +469,83 @@ impl SpatialIndex {
         k: usize,
         max_m: Option<f64>,
         accepts: Masks,
-        mut keep: impl FnMut(&Entry) -> bool,
+        keep: impl FnMut(&Entry) -> bool,
         exact_m: impl Fn(u32) -> f64,
     ) -> Vec<(u32, f64)> {
+        self.nearest_tiered(lat, lon, k, max_m, accepts, |_| 0, keep, exact_m).into_iter().map(|(ord, _, m)| (ord, m)).collect()
+    }
+
+    /// Like [`SpatialIndex::nearest`], but desks come in tiers first: `tier(domains)` (lower
+    /// first) of a desk with domain bits `domains`, nearest first within a tier. Answers
+    /// (ordinal, tier, metres). `tier` must never grow when bits are added (a subtree is bounded
+    /// by the tier of the union of its desks' bits), so whole subtrees of worse tiers are skipped.
+    #[allow(clippy::too_many_arguments)]
+    pub fn nearest_tiered(
+        &self,
+        lat: f64,
+        lon: f64,
+        k: usize,
+        max_m: Option<f64>,
+        accepts: Masks,
+        tier: impl Fn(u32) -> u8,
+        mut keep: impl FnMut(&Entry) -> bool,
+        exact_m: impl Fn(u32) -> f64,
+    ) -> Vec<(u32, u8, f64)> {
         if k == 0 {
             return Vec::new();
         }
         let q = unit_xyz(lat, lon);
         let q = Probe { xyz: [q[0] as f32, q[1] as f32, q[2] as f32], accepts };
         let max_chord = max_m.map_or(f32::MAX, |m| chord_for_m(m) as f32 + CHORD_EPS);
-        // Branch and bound: nodes come out of `queue` nearest first and are only queued while they
-        // can hold something within reach; leaves are checked on the spot. `best` holds the k
-        // smallest chords so far; everything within the k-th + a margin for f32 rounding is a
-        // candidate for the exact ranking.
-        let mut best: BinaryHeap<Chord> = BinaryHeap::with_capacity(k + 1);
-        let mut candidates: Vec<(u32, f32)> = Vec::with_capacity(k + 8);
-        let reach = |best: &BinaryHeap<Chord>| match best.peek() {
-            Some(kth) if best.len() == k => (kth.0 + 2.0 * CHORD_EPS).min(max_chord),
-            _ => max_chord,
+        // Branch and bound: nodes come out of `queue` best (tier, chord) first and are only
+        // queued while they can hold something within reach; leaves are checked on the spot.
+        // `best` holds the k smallest keys so far; everything within the k-th (its chord + a
+        // margin for f32 rounding) is a candidate for the exact ranking.
+        let mut best: BinaryHeap<(u8, Chord)> = BinaryHeap::with_capacity(k + 1);
+        let mut candidates: Vec<(u32, u8, f32)> = Vec::with_capacity(k + 8);
+        let reach = |best: &BinaryHeap<(u8, Chord)>| match best.peek() {
+            Some(&(t, kth)) if best.len() == k => (t, (kth.0 + 2.0 * CHORD_EPS).min(max_chord)),
+            _ => (u8::MAX, max_chord),
         };
+        let within = |t: u8, c: f32, r: (u8, f32)| c <= max_chord && (t < r.0 || (t == r.0 && c <= r.1));
         let mut queue: BinaryHeap<Queued> = BinaryHeap::new();
-        queue.push(Queued { chord: 0.0, node: self.tree.root() });
-        while let Some(Queued { chord, node }) = queue.pop() {
-            if chord > reach(&best) {
+        queue.push(Queued { tier: 0, chord: 0.0, node: self.tree.root() });
+        while let Some(Queued { tier: nt, chord, node }) = queue.pop() {
+            if !within(nt, chord, reach(&best)) {
                 break;
             }
             for child in node.children() {
                 match child {
                     RTreeNode::Leaf(e) => {
-                        let c = e.distance_2(&q).sqrt();
                         // Infinite when the desk's masks cannot meet the filter.
-                        if c > reach(&best) || !keep(e) {
+                        let c = e.distance_2(&q).sqrt();
+                        let t = tier(e.domains);
+                        if !c.is_finite() || !within(t, c, reach(&best)) || !keep(e) {
                             continue;
                         }
-                        candidates.push((e.ord, c));
-                        best.push(Chord(c));
+                        candidates.push((e.ord, t, c));
+                        best.push((t, Chord(c)));
                         if best.len() > k {
                             best.pop();
                         }
                     }
                     RTreeNode::Parent(p) => {
                         let c = p.envelope().distance_2(&q).sqrt();
-                        if c <= reach(&best) {
-                            queue.push(Queued { chord: c, node: p });
+                        let t = tier(p.envelope().masks.domains);
+                        if c.is_finite() && within(t, c, reach(&best)) {
+                            queue.push(Queued { tier: t, chord: c, node: p });
                         }
                     }
                 }
             }
         }
-        let limit = reach(&best);
-        let mut found: Vec<(u32, f64)> =
-            candidates.into_iter().filter(|&(_, c)| c <= limit).map(|(ord, _)| (ord, exact_m(ord))).collect();
+        let r = reach(&best);
+        let mut found: Vec<(u32, u8, f64)> =
+            candidates.into_iter().filter(|&(_, t, c)| within(t, c, r)).map(|(ord, t, _)| (ord, t, exact_m(ord))).collect();
         if let Some(m) = max_m {
-            found.retain(|&(_, d)| d <= m);
+            found.retain(|&(_, _, d)| d <= m);
         }
-        found.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        found.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)).then(a.0.cmp(&b.0)));
         found.truncate(k);
         found
     }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use tantivy::collector::{Collector, FilterCollector, SegmentCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
@@ -160,7 +161,22 @@ pub struct TextFilter {
     pub langs: Vec<String>,
     pub domains: Vec<Domain>,
     pub audience: Option<Audience>,
+    /// Desks offering any of these never match (the ones a search has already ranked).
+    pub exclude: Vec<Domain>,
 }
+
+/// What the synonym matcher read in a query: the service domains it asks for with a weight in
+/// (0, 1], strongest first, and the positions of the query's words that said so.
+#[derive(Debug, Clone, Default)]
+pub struct Understanding {
+    pub domains: Vec<(Domain, f32)>,
+    /// Word positions (as the tokenizer counts them) explained by a domain; positions of the
+    /// CJK analyser's n-grams are offset by [`CJK_POSITIONS`].
+    explained: HashSet<usize>,
+}
+
+/// Offset of the CJK analyser's token positions in [`Understanding`].
+const CJK_POSITIONS: usize = 1 << 20;
 
 /// One hit: the desk's ordinal and its final score.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -182,6 +198,8 @@ pub struct Facets {
 pub struct DeskBits {
     pub langs: u64,
     pub domains: u32,
+    /// 1: public, 2: unions (see [`crate::index::facets`]).
+    pub audience: u8,
 }
 
 /// Facet counts by bit: `langs[b]` desks have language bit `b` (bit 63: a language without a bit
@@ -197,6 +215,39 @@ pub struct BitCounts {
 impl Default for BitCounts {
     fn default() -> Self {
         BitCounts { matches: 0, langs: [0; 64], domains: [0; 32], rare: Vec::new() }
+    }
+}
+
+impl BitCounts {
+    /// Adds the counts of a disjoint set of matches.
+    pub fn merge(&mut self, o: &BitCounts) {
+        self.matches += o.matches;
+        for (a, b) in self.langs.iter_mut().zip(o.langs) {
+            *a += b;
+        }
+        for (a, b) in self.domains.iter_mut().zip(o.domains) {
+            *a += b;
+        }
+        self.rare.extend_from_slice(&o.rare);
+    }
+
+    /// Counts desk `ord` with bits `b`.
+    #[inline]
+    pub fn add(&mut self, ord: u32, b: &DeskBits) {
+        self.matches += 1;
+        let mut l = b.langs;
+        while l != 0 {
+            self.langs[l.trailing_zeros() as usize] += 1;
+            l &= l - 1;
+        }
+        let mut d = b.domains;
+        while d != 0 {
+            self.domains[d.trailing_zeros() as usize] += 1;
+            d &= d - 1;
+        }
+        if b.langs & (1 << 63) != 0 {
+            self.rare.push(ord);
+        }
     }
 }
 
@@ -247,21 +298,7 @@ impl SegmentCollector for BitFacetsSegment {
     fn collect(&mut self, doc: tantivy::DocId, _: tantivy::Score) {
         let ord = self.ords.get_val(doc) as u32;
         let b = self.bits.get(ord as usize).copied().unwrap_or_default();
-        let c = &mut self.counts;
-        c.matches += 1;
-        let mut l = b.langs;
-        while l != 0 {
-            c.langs[l.trailing_zeros() as usize] += 1;
-            l &= l - 1;
-        }
-        let mut d = b.domains;
-        while d != 0 {
-            c.domains[d.trailing_zeros() as usize] += 1;
-            d &= d - 1;
-        }
-        if b.langs & (1 << 63) != 0 {
-            c.rare.push(ord);
-        }
+        self.counts.add(ord, &b);
     }
 
     fn harvest(self) -> BitCounts {
@@ -383,7 +420,89 @@ impl TextIndex {
 
     /// The service domains `q` asks for, with a weight in (0, 1], strongest first.
     pub fn expand_domains(&self, q: &str) -> Vec<(Domain, f32)> {
+        self.synonyms.expand(q).domains
+    }
+
+    /// What `q` asks for, and which of its words said so.
+    pub fn understand(&self, q: &str) -> Understanding {
         self.synonyms.expand(q)
+    }
+
+    /// The words of `q` that no understood domain explains and that occur in some desk's name,
+    /// organisation or city (analysed, as indexed there): what can still tell apart desks that
+    /// all offer the need ("CGIL" in "CGIL permesso di soggiorno").
+    pub fn residual_words(&self, q: &str, u: &Understanding) -> Vec<String> {
+        let cjk_explained = u.explained.iter().any(|&p| p >= CJK_POSITIONS);
+        let mut a = self.synonyms.analyzer(FOLD);
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        positioned_tokens(&mut a, q)
+            .into_iter()
+            .filter(|(t, pos)| {
+                let cjk = t.chars().any(is_cjk);
+                !(u.explained.contains(pos) || (cjk && cjk_explained)) && (cjk || t.chars().count() >= 3)
+            })
+            .map(|(t, _)| t)
+            .filter(|t| {
+                [f.name, f.organization, f.city]
+                    .iter()
+                    .any(|&field| searcher.doc_freq(&Term::from_field_text(field, t)).is_ok_and(|n| n > 0))
+            })
+            .collect()
+    }
+
+    /// The best `limit` desks under `filter` that offer one of `needs` and hold one of `words`
+    /// (analysed with the folding analyser) in their name, organisation or city, ranked by
+    /// [`rank`] without a position: the needs' share offered, then the words' text score.
+    pub fn top_by_words(
+        &self,
+        words: &[String],
+        filter: &TextFilter,
+        needs: &Needs,
+        bits: &Arc<Vec<DeskBits>>,
+        limit: usize,
+    ) -> tantivy::Result<Vec<TextHit>> {
+        let f = &self.fields;
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, boost) in [(f.name, 3.0), (f.organization, 1.5), (f.city, 1.5)] {
+            for w in words {
+                let tq = TermQuery::new(Term::from_field_text(field, w), IndexRecordOption::WithFreqs);
+                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(tq), boost))));
+            }
+        }
+        if should.is_empty() || needs.0.is_empty() {
+            return Ok(Vec::new());
+        }
+        let need_terms: Vec<(Occur, Box<dyn Query>)> = Domain::ALL
+            .iter()
+            .filter(|d| needs.0.iter().any(|n| n.0 & (1 << d.index()) != 0))
+            .map(|d| {
+                let t = Term::from_facet(f.domain, &lang_facet(d.code()));
+                (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn Query>)
+            })
+            .collect();
+        let mut must: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, Box::new(BooleanQuery::new(should))),
+            (Occur::Must, Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(need_terms)), 0.0))),
+        ];
+        must.extend(self.filter_clauses(filter));
+        let query = BooleanQuery::new(must);
+        let searcher = self.reader.searcher();
+        let (bits, needs) = (bits.clone(), needs.clone());
+        let top = TopDocs::with_limit(limit.max(1)).tweak_score(move |seg: &tantivy::SegmentReader| {
+            let ords = seg.fast_fields().u64("ord").expect("ord is a fast field").first_or_default_col(0);
+            let (bits, needs) = (bits.clone(), needs.clone());
+            move |doc: tantivy::DocId, score: tantivy::Score| {
+                let ord = ords.get_val(doc) as u32;
+                let offered = bits.get(ord as usize).map_or(0.0, |b| needs.share_offered(b.domains));
+                rank(score, offered, None)
+            }
+        });
+        let mut hits = Vec::new();
+        for (score, addr) in searcher.search(&query, &top)? {
+            hits.push(TextHit { ord: self.ord_of(&searcher, addr)?, score });
+        }
+        Ok(hits)
     }
 
     /// Searches `q` (or everything, when `q` is `None`) under `filter`, returning the best `limit`
@@ -422,24 +541,9 @@ impl TextIndex {
             }
             must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }
-        let any_of = |terms: Vec<Term>| -> Box<dyn Query> {
-            Box::new(BooleanQuery::new(
-                terms
-                    .into_iter()
-                    .map(|t| (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn Query>))
-                    .collect(),
-            ))
-        };
-        if !filter.langs.is_empty() {
-            let terms = filter.langs.iter().map(|l| Term::from_facet(f.lang, &lang_facet(l))).collect();
-            must.push((Occur::Must, any_of(terms)));
-        }
-        if !filter.domains.is_empty() {
-            let terms = filter.domains.iter().map(|d| Term::from_facet(f.domain, &lang_facet(d.code()))).collect();
-            must.push((Occur::Must, any_of(terms)));
-        }
-        if let Some(a) = filter.audience {
-            must.push((Occur::Must, any_of(vec![Term::from_field_text(f.audience, a.as_str())])));
+        must.extend(self.filter_clauses(filter));
+        if !must.is_empty() && must.iter().all(|(o, _)| *o == Occur::MustNot) {
+            must.push((Occur::Must, Box::new(AllQuery)));
         }
         let query: Box<dyn Query> = if must.is_empty() {
             Box::new(AllQuery)
@@ -479,6 +583,35 @@ impl TextIndex {
         Ok(TextResult { hits, counts })
     }
 
+    /// The clauses that apply `filter`: one `Must` per filter given, `MustNot` for exclusions.
+    fn filter_clauses(&self, filter: &TextFilter) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.fields;
+        let any_of = |terms: Vec<Term>| -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(
+                terms
+                    .into_iter()
+                    .map(|t| (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn Query>))
+                    .collect(),
+            ))
+        };
+        let domain_terms = |ds: &[Domain]| ds.iter().map(|d| Term::from_facet(f.domain, &lang_facet(d.code()))).collect();
+        let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !filter.langs.is_empty() {
+            let terms = filter.langs.iter().map(|l| Term::from_facet(f.lang, &lang_facet(l))).collect();
+            out.push((Occur::Must, any_of(terms)));
+        }
+        if !filter.domains.is_empty() {
+            out.push((Occur::Must, any_of(domain_terms(&filter.domains))));
+        }
+        if let Some(a) = filter.audience {
+            out.push((Occur::Must, any_of(vec![Term::from_field_text(f.audience, a.as_str())])));
+        }
+        if !filter.exclude.is_empty() {
+            out.push((Occur::MustNot, any_of(domain_terms(&filter.exclude))));
+        }
+        out
+    }
+
     fn ord_of(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> tantivy::Result<u32> {
         let col = searcher.segment_reader(addr.segment_ord).fast_fields().u64("ord")?;
         Ok(col.first(addr.doc_id).unwrap_or_default() as u32)
@@ -494,14 +627,14 @@ struct SynonymMatcher {
     analyzers: Vec<(String, TextAnalyzer)>,
     /// (domain, summed weight of the tokens that count) of every label and synonym, analysed.
     phrases: Vec<(Domain, f32)>,
-    /// (analyser index, token) → its weight: 1 / the number of domains whose phrases use it, so
-    /// "help" or "lavoro", in many domains' synonyms, say less than "asylum".
-    weights: HashMap<(usize, String), f32>,
-    /// (analyser index, token) → the phrases (by index) whose counted tokens include it.
-    postings: HashMap<(usize, String), Vec<u32>>,
-    /// (analyser index, a vocabulary token with one or two characters deleted) → the vocabulary
-    /// tokens it comes from: a deletion-neighbourhood index for typing errors.
-    deletions: HashMap<(usize, String), Vec<String>>,
+    /// Token → per analyser using it: (analyser index, its weight, the phrases (by index) whose
+    /// counted tokens include it). A token's weight is 1 / the number of domains whose phrases
+    /// use it, so "help" or "lavoro", in many domains' synonyms, say less than "asylum". One map
+    /// for all analysers, so a query token that several analysers produce alike is looked up once.
+    vocab: FxHashMap<String, Vec<(usize, f32, Vec<u32>)>>,
+    /// A vocabulary token with one or two characters deleted → the (analyser index, vocabulary
+    /// token) it comes from: a deletion-neighbourhood index for typing errors.
+    deletions: FxHashMap<String, Vec<(usize, String)>>,
 }
 
 fn is_cjk(c: char) -> bool {
@@ -523,18 +656,21 @@ fn allowed_edits(len: usize) -> usize {
     }
 }
 
-/// Every string made by deleting `n` (1 or 2) characters of `w`.
+/// Every string made by deleting `n` (1 or 2) characters of `w`, sorted, without repeats.
 fn deletions(w: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = w.chars().collect();
-    let mut out = Vec::new();
-    for i in 0..chars.len() {
-        let one: String = chars.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, c)| c).collect();
+    let len = chars.len();
+    let without = |skip: &[usize]| -> String { chars.iter().enumerate().filter(|(k, _)| !skip.contains(k)).map(|(_, c)| c).collect() };
+    let mut out = Vec::with_capacity(len + if n == 2 { len * len / 2 } else { 0 });
+    for i in 0..len {
+        out.push(without(&[i]));
         if n == 2 {
-            out.extend(deletions(&one, 1));
+            for j in i + 1..len {
+                out.push(without(&[i, j]));
+            }
         }
-        out.push(one);
     }
-    out.sort();
+    out.sort_unstable();
     out.dedup();
     out
 }
@@ -604,12 +740,21 @@ impl SynonymMatcher {
             list.sort();
             list.dedup();
         }
-        Self { analyzers, phrases, weights, postings, deletions: deletions_index }
+        let mut vocab: FxHashMap<String, Vec<(usize, f32, Vec<u32>)>> = FxHashMap::default();
+        for ((i, tok), list) in postings {
+            let w = weights[&(i, tok.clone())];
+            vocab.entry(tok).or_default().push((i, w, list));
+        }
+        let mut deletions: FxHashMap<String, Vec<(usize, String)>> = FxHashMap::default();
+        for ((i, d), list) in deletions_index {
+            deletions.entry(d).or_default().extend(list.into_iter().map(|v| (i, v)));
+        }
+        Self { analyzers, phrases, vocab, deletions }
     }
 
-    /// Vocabulary tokens (of analyser `i`) within the edits [`allowed_edits`] forgives of `tok`,
-    /// which is not itself in the vocabulary.
-    fn near(&self, i: usize, tok: &str) -> Vec<&str> {
+    /// Vocabulary tokens, as (analyser index, token), within the edits [`allowed_edits`]
+    /// forgives of `tok`.
+    fn near(&self, tok: &str) -> Vec<(usize, &str)> {
         let len = tok.chars().count();
         let max = allowed_edits(len);
         if max == 0 {
@@ -617,20 +762,21 @@ impl SynonymMatcher {
         }
         let mut probes = vec![tok.to_string()];
         probes.extend(deletions(tok, max));
-        let mut found: Vec<&str> = Vec::new();
+        let mut found: Vec<(usize, &str)> = Vec::new();
         for p in &probes {
             // The vocabulary token itself is the probe (the query has extra characters)…
-            if let Some(((_, v), _)) = self.postings.get_key_value(&(i, p.clone())) {
-                found.push(v.as_str());
+            if let Some((v, users)) = self.vocab.get_key_value(p.as_str()) {
+                found.extend(users.iter().map(|u| (u.0, v.as_str())));
             }
             // …or shares a deletion with it.
-            if let Some(list) = self.deletions.get(&(i, p.clone())) {
-                found.extend(list.iter().map(String::as_str));
+            if let Some(list) = self.deletions.get(p.as_str()) {
+                found.extend(list.iter().map(|(i, v)| (*i, v.as_str())));
             }
         }
         found.sort_unstable();
         found.dedup();
-        found.retain(|v| strsim::damerau_levenshtein(tok, v) <= max);
+        let mut close: FxHashMap<&str, bool> = FxHashMap::default();
+        found.retain(|(_, v)| *close.entry(v).or_insert_with(|| strsim::damerau_levenshtein(tok, v) <= max));
         found
     }
 
@@ -639,29 +785,30 @@ impl SynonymMatcher {
     /// token's weight is 1 / the number of domains using it); a domain's strength is the weight
     /// of the query's words its matching phrases explain, times the share of each phrase matched,
     /// plus its best phrase's share.
-    fn expand(&self, q: &str) -> Vec<(Domain, f32)> {
+    fn expand(&self, q: &str) -> Understanding {
         // Per phrase: the weight of its tokens the query holds, and which words of the query
         // (by position; the CJK analyser's positions apart) those were, with their weights.
-        let mut hits: HashMap<u32, (f32, Vec<(usize, f32)>)> = HashMap::new();
+        let mut hits: FxHashMap<u32, (f32, Vec<(usize, f32)>)> = FxHashMap::default();
+        // Tokens not in the vocabulary → the vocabulary tokens near them, for every analyser at
+        // once: several analysers often produce the same token.
+        let mut near: FxHashMap<String, Vec<(usize, &str)>> = FxHashMap::default();
         for (i, (name, a)) in self.analyzers.iter().enumerate() {
             let mut a = a.clone();
-            let word_base = if name == CJK { 1 << 20 } else { 0 };
+            let word_base = if name == CJK { CJK_POSITIONS } else { 0 };
             for (tok, pos) in positioned_tokens(&mut a, q) {
                 let word = word_base + pos;
-                let key = (i, tok);
-                let mut matched: Vec<(u32, f32)> = match self.postings.get(&key) {
-                    Some(list) => {
-                        let w = self.weights[&key];
-                        list.iter().map(|&p| (p, w)).collect()
-                    }
+                let exact = self.vocab.get(tok.as_str()).and_then(|users| users.iter().find(|u| u.0 == i));
+                let mut matched: Vec<(u32, f32)> = match exact {
+                    Some((_, w, list)) => list.iter().map(|&p| (p, *w)).collect(),
                     // A typing error: each phrase of a vocabulary token near it counts that token.
-                    None => self
-                        .near(i, &key.1)
-                        .into_iter()
-                        .flat_map(|v| {
-                            let k = (i, v.to_string());
-                            let w = self.weights[&k];
-                            self.postings[&k].iter().map(move |&p| (p, w))
+                    None => near
+                        .entry(tok)
+                        .or_insert_with_key(|t| self.near(t))
+                        .iter()
+                        .filter(|(j, _)| *j == i)
+                        .flat_map(|(_, v)| {
+                            let (_, w, list) = self.vocab[*v].iter().find(|u| u.0 == i).expect("near tokens are vocabulary");
+                            list.iter().map(move |&p| (p, *w))
                         })
                         .collect(),
                 };
@@ -691,10 +838,11 @@ impl SynonymMatcher {
                 }
             }
         }
+        let explained: HashSet<usize> = evidence.values().flat_map(|(_, words)| words.keys().copied()).collect();
         let scores: Vec<(Domain, f32)> = evidence.into_iter().map(|(d, (best, words))| (d, best + words.values().sum::<f32>())).collect();
         let best = scores.iter().map(|s| s.1).fold(0.0f32, f32::max);
         let mut v: Vec<(Domain, f32)> = scores.into_iter().map(|(d, s)| (d, s / best)).collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        v
+        Understanding { domains: v, explained }
     }
 }

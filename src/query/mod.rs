@@ -5,19 +5,19 @@
 pub mod locate;
 pub mod open;
 pub mod params;
+pub mod search;
 pub mod viewport;
-
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::index::Snapshot;
-use crate::index::spatial::{AudienceFilter, Entry, Filter};
-use crate::index::text::{Adjust, Facets, Needs, TextFilter};
+use crate::index::spatial::{Entry, Filter};
+use crate::index::text::Facets;
 use crate::model::Domain;
 pub use locate::{locate_ip, locate_place};
 pub use params::{DomainsRequest, Filters, LocateRequest, NearestRequest, ParamError, SearchRequest, ViewportRequest};
+pub use search::{DISTANCE_HALF_KM, FacetScope, NEED_SHARE, SearchAnswer, search};
 pub use viewport::{Viewport, viewport};
 
 /// One desk in an answer, with its distance in metres when the query had a position.
@@ -60,70 +60,6 @@ pub fn nearest(s: &Snapshot, r: &NearestRequest, now: DateTime<Utc>) -> Vec<Hit>
         .into_iter()
         .map(|(ord, d)| Hit { ord, distance_m: Some(d) })
         .collect()
-}
-
-/// The answer to a text search.
-#[derive(Debug, Clone)]
-pub struct SearchAnswer {
-    pub hits: Vec<Hit>,
-    /// How many desks matched in all (before `limit`).
-    pub total: usize,
-    pub facets: Facets,
-    /// Service domains the text was understood to ask for, strongest first.
-    pub understood: Vec<Domain>,
-    /// The town `place=` was understood as.
-    pub place: Option<crate::locate::Candidate>,
-}
-
-/// How far a desk can be before distance halves its text score, in kilometres.
-pub const DISTANCE_HALF_KM: f64 = 10.0;
-/// An understood need ranks its desks first when its weight is at least this share of the
-/// strongest need's: "family reunification" asks for one need, not for every domain one of its
-/// words also appears in.
-pub const NEED_SHARE: f32 = 0.75;
-
-/// The needs that rank first: the understood domains within [`NEED_SHARE`] of the strongest,
-/// with their weights.
-fn needs(expansions: &[(Domain, f32)]) -> Needs {
-    let best = expansions.first().map_or(0.0, |e| e.1);
-    Needs(expansions.iter().filter(|e| e.1 >= best * NEED_SHARE).map(|&(d, w)| (1u32 << d.index(), w)).collect())
-}
-
-/// Text search over names, organisations, cities and descriptions, and over the taxonomy's
-/// synonyms in every language. Desks offering the needs the text was understood as come first
-/// (nearest first with a position, else by text score); then the other matches by text score,
-/// × 1 / (1 + km / [`DISTANCE_HALF_KM`]) with a position. See [`crate::index::text::rank`].
-pub fn search(s: &Snapshot, r: &SearchRequest, now: DateTime<Utc>) -> Result<SearchAnswer, QueryError> {
-    let filter = TextFilter {
-        langs: r.filters.langs.clone(),
-        domains: r.filters.domains.clone(),
-        audience: match r.filters.audience {
-            AudienceFilter::Only(a) => Some(a),
-            AudienceFilter::All => None,
-        },
-    };
-    let keep = r.filters.open_now.then(|| {
-        let desks = s.desks.clone();
-        Arc::new(move |ord: u32| open::is_open(&desks.desk(ord), now)) as Arc<dyn Fn(u32) -> bool + Send + Sync>
-    });
-    let weight = r.at.map(|at| {
-        let desks = s.desks.clone();
-        Arc::new(move |ord: u32| {
-            let km = desks.distance_m(&at, ord) / 1000.0;
-            (1.0 / (1.0 + km / DISTANCE_HALF_KM)) as f32
-        }) as Arc<dyn Fn(u32) -> f32 + Send + Sync>
-    });
-    let expansions = r.q.as_deref().map(|q| s.text.expand_domains(q)).unwrap_or_default();
-    let needs = needs(&expansions);
-    let adjust = Adjust { keep, weight, needs, bits: s.bits.clone() };
-    let result = s.text.search(r.q.as_deref(), &expansions, &filter, &adjust, r.limit)?;
-    let hits = result
-        .hits
-        .iter()
-        .map(|h| Hit { ord: h.ord, distance_m: r.at.map(|at| s.desks.distance_m(&at, h.ord)) })
-        .collect();
-    let understood = expansions.into_iter().map(|(d, _)| d).collect();
-    Ok(SearchAnswer { hits, total: result.counts.matches, facets: facets(s, &result.counts), understood, place: r.place.clone() })
 }
 
 /// Facet counts by code from counts by bit; desks with languages that have no bit of their own

@@ -137,3 +137,157 @@ fn query_syntax_characters_are_just_text() {
         let _ = search(Some(q), None, 5, Filters::default());
     }
 }
+
+/// The desks a brute-force pass ranks first for `q`: every desk that passes `filters` and offers
+/// an understood need, by the needs' share offered (in sixteenths), then nearest first, then by
+/// ordinal; and how many there are.
+fn brute_force(
+    s: &sportello::index::Snapshot,
+    desks: &[sportello::model::ContactPoint],
+    q: &str,
+    at: sportello::model::GeoPoint,
+    filters: &Filters,
+) -> (Vec<u32>, usize) {
+    let needs = query::search::needs(&s.text.expand_domains(q));
+    let mut ranked: Vec<(u8, f64, u32)> = Vec::new();
+    for (ord, d) in desks.iter().enumerate() {
+        let bits: u32 = d.domains.iter().fold(0, |m, x| m | (1 << x.index()));
+        let passes = match filters.audience {
+            AudienceFilter::All => true,
+            AudienceFilter::Only(a) => d.audience == a,
+        } && (filters.langs.is_empty() || filters.langs.iter().any(|l| d.speaks(l)))
+            && (filters.domains.is_empty() || filters.domains.iter().any(|x| d.domains.contains(x)));
+        if !passes || bits & needs.0.iter().fold(0, |m, n| m | n.0) == 0 {
+            continue;
+        }
+        let level = (needs.share_offered(bits) * 16.0).round() as u8;
+        ranked.push((level, s.desks.distance_m(&at, ord as u32), ord as u32));
+    }
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let n = ranked.len();
+    (ranked.into_iter().map(|r| r.2).collect(), n)
+}
+
+/// With a position, the R-tree walk that ranks the desks offering the needs agrees with a
+/// brute-force ranking of every desk, under every kind of filter; the total counts exactly them.
+#[test]
+fn desks_offering_the_need_rank_nearest_first_as_a_brute_force_pass_does() {
+    let s = synthetic();
+    let at = |lat, lon| sportello::model::GeoPoint::new(lat, lon).unwrap();
+    let filters = [
+        Filters::default(),
+        Filters { audience: AudienceFilter::All, ..Filters::default() },
+        Filters { langs: vec!["ar".into(), "uk".into()], ..Filters::default() },
+        Filters { domains: vec![Domain::Housing, Domain::Health], ..Filters::default() },
+    ];
+    let queries = ["family reunification", "permesso di soggiorno e lavoro", "корсы языка", "housing and health care", "asilo"];
+    let places = [at(45.4642, 9.19), at(52.52, 13.405), at(64.1, -21.9), at(37.98, 23.73)];
+    let desks = crate::support::all_desks(&s);
+    let mut compared = 0;
+    for q in queries {
+        for f in &filters {
+            for &p in &places {
+                let req = SearchRequest { q: Some(q.into()), at: Some(p), place: None, limit: 10, filters: f.clone() };
+                let a = query::search(&s, &req, chrono::Utc::now()).unwrap();
+                if a.understood.is_empty() {
+                    continue;
+                }
+                let (want, n) = brute_force(&s, &desks, q, p, f);
+                if n < 10 {
+                    continue;
+                }
+                let got: Vec<u32> = a.hits.iter().map(|h| h.ord).collect();
+                assert_eq!(got, want[..10], "{q:?} at {p:?} with {f:?}");
+                assert_eq!(a.total, n, "{q:?} with {f:?}");
+                assert_eq!(a.scope, query::FacetScope::UnderstoodNeeds);
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 40, "only {compared} cases compared");
+}
+
+/// Without a position, the desks offering the needs still come first, the facets count exactly
+/// them (precomputed or counted), and the answer says so.
+#[test]
+fn without_a_position_the_need_comes_first_and_the_facets_count_its_desks() {
+    let s = synthetic();
+    let desks = crate::support::all_desks(&s);
+    for (q, f) in [
+        ("ricongiungimento familiare", Filters::default()),
+        ("aide au logement", Filters { langs: vec!["fr".into()], ..Filters::default() }),
+        ("asylum", Filters { audience: AudienceFilter::All, ..Filters::default() }),
+    ] {
+        let req = SearchRequest { q: Some(q.into()), at: None, place: None, limit: 20, filters: f.clone() };
+        let a = query::search(&s, &req, chrono::Utc::now()).unwrap();
+        assert!(!a.understood.is_empty(), "{q}");
+        let offers = |d: &sportello::model::ContactPoint| a.understood.iter().any(|n| d.domains.contains(n));
+        assert_eq!(a.hits.len(), 20);
+        assert!(a.hits.iter().all(|h| offers(&desks[h.ord as usize])), "{q}: a desk without the need");
+        let at = sportello::model::GeoPoint::new(50.0, 10.0).unwrap();
+        let (_, n) = brute_force(&s, &desks, q, at, &f);
+        assert_eq!(a.total, n, "{q}");
+        let mut langs: BTreeMap<String, u64> = BTreeMap::new();
+        let mut domains: BTreeMap<String, u64> = BTreeMap::new();
+        for d in desks.iter().filter(|d| {
+            offers(d)
+                && match f.audience {
+                    AudienceFilter::All => true,
+                    AudienceFilter::Only(x) => d.audience == x,
+                }
+                && (f.langs.is_empty() || f.langs.iter().any(|l| d.speaks(l)))
+        }) {
+            for l in &d.languages {
+                *langs.entry(l.to_string()).or_default() += 1;
+            }
+            for x in &d.domains {
+                *domains.entry(x.code().to_string()).or_default() += 1;
+            }
+        }
+        assert_eq!(a.facets.languages, langs, "{q}");
+        assert_eq!(a.facets.domains, domains, "{q}");
+        assert_eq!(a.scope, query::FacetScope::UnderstoodNeeds);
+        // Spread over the map, not the first desks of one region.
+        let countries: std::collections::BTreeSet<&str> =
+            a.hits.iter().map(|h| desks[h.ord as usize].address.country.as_str()).collect();
+        assert!(countries.len() >= 5, "{q}: {countries:?}");
+    }
+}
+
+/// When fewer desks than the limit offer the need, the desks that only share words with the
+/// text follow, and the counts cover every match.
+#[test]
+fn when_few_desks_offer_the_need_the_word_matches_follow() {
+    let s = embedded();
+    let desks = crate::support::all_desks(&s);
+    let req = SearchRequest { q: Some("asylum".into()), at: None, place: None, limit: 100, filters: Filters::default() };
+    let a = query::search(&s, &req, chrono::Utc::now()).unwrap();
+    assert_eq!(a.understood, vec![Domain::AsylumProtection]);
+    let offering = desks.iter().filter(|d| d.audience == sportello::model::Audience::Public && d.domains.contains(&Domain::AsylumProtection)).count();
+    assert!(offering < 100);
+    assert_eq!(a.scope, query::FacetScope::AllMatches);
+    assert!(a.total >= offering);
+    let first: Vec<bool> = a.hits.iter().map(|h| desks[h.ord as usize].domains.contains(&Domain::AsylumProtection)).collect();
+    assert!(first[..offering].iter().all(|&x| x), "the desks offering asylum help come first");
+    assert!(!first[offering..].iter().any(|&x| x));
+}
+
+/// Without a position, among the desks offering the need, those whose name, organisation or city
+/// holds a word the need does not explain come first.
+#[test]
+fn words_the_need_does_not_explain_pick_among_its_desks() {
+    let s = embedded();
+    let desks = crate::support::all_desks(&s);
+    let offering: Vec<&sportello::model::ContactPoint> = desks
+        .iter()
+        .filter(|d| d.audience == sportello::model::Audience::Public && d.domains.contains(&Domain::ResidencePermits))
+        .collect();
+    let target = offering.iter().find(|d| d.address.city == "Pordenone").or(offering.last()).copied().unwrap();
+    let q = format!("permesso di soggiorno {}", target.address.city);
+    let req = SearchRequest { q: Some(q.clone()), at: None, place: None, limit: 5, filters: Filters::default() };
+    let a = query::search(&s, &req, chrono::Utc::now()).unwrap();
+    assert_eq!(a.understood, vec![Domain::ResidencePermits], "{q}");
+    let first = &desks[a.hits[0].ord as usize];
+    assert_eq!(first.address.city, target.address.city, "{q}: first is {}", first.name);
+    assert!(a.hits.iter().all(|h| desks[h.ord as usize].domains.contains(&Domain::ResidencePermits)));
+}
