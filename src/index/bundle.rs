@@ -30,7 +30,7 @@ use crate::ingest::{self, Format, InputSummary};
 use crate::model::{Audience, ContactPoint, Taxonomy};
 
 /// Version of the on-disk layout; a loader refuses any other.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The default dataset compiled into the binary.
 pub const EMBEDDED_SAMPLE: &[u8] = include_bytes!("../../data/sample.geojson");

@@ -18,8 +18,10 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language as StemLang, LowerCaser, NgramTokenizer, RemoveLongFilter, SimpleTokenizer,
-    Stemmer, TextAnalyzer,
+    Stemmer, TextAnalyzer, Tokenizer,
 };
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::model::{Audience, ContactPoint, Domain, Taxonomy};
@@ -55,11 +57,95 @@ pub fn analyzer_for(lang: &str) -> String {
     }
 }
 
+/// Whether `c`, after canonical decomposition, is a mark people commonly leave out when they
+/// type: an accent or other combining mark that is not part of a letter (Indic vowel signs
+/// are kept; nukta, virama, Latin, Greek and Cyrillic accents are not), and the Arabic
+/// harakat and combining hamza.
+fn omitted_mark(c: char) -> bool {
+    matches!(c as u32, 0x064B..=0x065F | 0x0670) || (is_combining_mark(c) && !c.is_alphanumeric())
+}
+
+/// One spelling for letters that people write in two forms: Arabic yeh and alef maksura as
+/// Persian yeh, Arabic kaf as Persian keheh, teh marbuta as heh; and the Ethiopic letters that
+/// sound alike in Amharic and Tigrinya (ሐ and ኀ as ሀ, ሠ as ሰ, ዐ as አ, ፀ as ጸ, each with its
+/// seven vowel orders), so ማኅበር and ማህበር are one word.
+fn one_spelling(c: char) -> char {
+    let u = c as u32;
+    let shifted = match u {
+        0x1210..=0x1217 => u - 0x10,
+        0x1280..=0x1287 => u - 0x80,
+        0x1220..=0x1227 => u + 0x10,
+        0x12D0..=0x12D7 => u - 0x30,
+        0x1340..=0x1347 => u - 0x08,
+        _ => {
+            return match c {
+                '\u{064A}' | '\u{0649}' => '\u{06CC}',
+                '\u{0643}' => '\u{06A9}',
+                '\u{0629}' => '\u{0647}',
+                c => c,
+            };
+        }
+    };
+    char::from_u32(shifted).unwrap_or(c)
+}
+
+/// `text` as people type it: the marks of [`omitted_mark`] taken off and the letters of
+/// [`one_spelling`] unified, so "Citta", "città" and "città" (decomposed), or ਸ਼ and ਸ + ਼,
+/// are the same word to every analyser.
+fn unmark(text: &str, out: &mut String) {
+    out.clear();
+    if text.is_ascii() {
+        out.push_str(text);
+    } else {
+        out.extend(text.nfd().filter(|&c| !omitted_mark(c)).map(one_spelling).nfc());
+    }
+}
+
+/// A tokenizer that reads text through [`unmark`] before `T` splits it, when `active` (the
+/// synonym matcher unmarks a query once for all its analysers). Token offsets refer to the
+/// unmarked text (nothing here reads them).
+#[derive(Clone)]
+struct Unmarked<T> {
+    inner: T,
+    active: bool,
+    text: String,
+}
+
+impl<T: Tokenizer> Unmarked<T> {
+    fn new(inner: T, active: bool) -> Self {
+        Self { inner, active, text: String::new() }
+    }
+}
+
+impl<T: Tokenizer> Tokenizer for Unmarked<T> {
+    type TokenStream<'a> = T::TokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        if !self.active {
+            return self.inner.token_stream(text);
+        }
+        unmark(text, &mut self.text);
+        self.inner.token_stream(&self.text)
+    }
+}
+
+/// Every analyser reads text through [`Unmarked`], so stemmers see words without accents, as
+/// many people type them ("portugues" and "português" stem alike).
 fn all_analyzers() -> Vec<(String, TextAnalyzer)> {
+    analyzers(true)
+}
+
+/// The analysers of [`all_analyzers`], in the same order, for text already unmarked.
+fn analyzers_plain() -> Vec<(String, TextAnalyzer)> {
+    analyzers(false)
+}
+
+/// The analysers, reading text through [`Unmarked`] or (for text already unmarked) not.
+fn analyzers(unmarked: bool) -> Vec<(String, TextAnalyzer)> {
     let mut v = vec![
         (
             FOLD.to_string(),
-            TextAnalyzer::builder(SimpleTokenizer::default())
+            TextAnalyzer::builder(Unmarked::new(SimpleTokenizer::default(), unmarked))
                 .filter(RemoveLongFilter::limit(40))
                 .filter(LowerCaser)
                 .filter(AsciiFoldingFilter)
@@ -67,7 +153,7 @@ fn all_analyzers() -> Vec<(String, TextAnalyzer)> {
         ),
         (
             CJK.to_string(),
-            TextAnalyzer::builder(NgramTokenizer::new(1, 2, false).expect("valid n-gram sizes"))
+            TextAnalyzer::builder(Unmarked::new(NgramTokenizer::new(1, 2, false).expect("valid n-gram sizes"), unmarked))
                 .filter(LowerCaser)
                 .build(),
         ),
@@ -75,7 +161,7 @@ fn all_analyzers() -> Vec<(String, TextAnalyzer)> {
     for (lang, stem) in STEMMED {
         v.push((
             format!("stem_{lang}"),
-            TextAnalyzer::builder(SimpleTokenizer::default())
+            TextAnalyzer::builder(Unmarked::new(SimpleTokenizer::default(), unmarked))
                 .filter(RemoveLongFilter::limit(40))
                 .filter(LowerCaser)
                 .filter(Stemmer::new(*stem))
@@ -84,6 +170,18 @@ fn all_analyzers() -> Vec<(String, TextAnalyzer)> {
         ));
     }
     v
+}
+
+/// The length in characters of each word of `text` (by token position) under the unstemmed
+/// analyser `a`.
+fn word_lengths(a: &mut TextAnalyzer, text: &str) -> HashMap<usize, usize> {
+    let mut out = HashMap::new();
+    let mut stream = a.token_stream(text);
+    while stream.advance() {
+        let t = stream.token();
+        out.insert(t.position, t.text.chars().count());
+    }
+    out
 }
 
 /// The tokens of `text` under analyzer `a`, deduplicated, in order of first appearance.
@@ -619,22 +717,50 @@ impl TextIndex {
 }
 
 /// Maps query text to the service domains whose labels or synonyms it contains, in any language,
-/// forgiving typing errors: a token of 5 or more characters that is not in the taxonomy's
-/// vocabulary matches the vocabulary tokens one edit away (an insertion, deletion, substitution
-/// or swap of neighbours), and one of 9 or more characters those two edits away.
+/// forgiving typing errors and endings: a token of 5 or more characters that is not in the
+/// taxonomy's vocabulary matches the vocabulary tokens one edit away (an insertion, deletion,
+/// substitution or swap of neighbours), one of 9 or more characters those two edits away, and
+/// any token the vocabulary token of 5 or more characters it begins with; such matches count
+/// less than exact ones.
 struct SynonymMatcher {
     /// Every analyser, built once; cloned per query (they need `&mut` to run).
     analyzers: Vec<(String, TextAnalyzer)>,
+    /// The same analysers, in the same order, for text already unmarked.
+    plain: Vec<(String, TextAnalyzer)>,
     /// (domain, summed weight of the tokens that count) of every label and synonym, analysed.
     phrases: Vec<(Domain, f32)>,
-    /// Token → per analyser using it: (analyser index, its weight, the phrases (by index) whose
-    /// counted tokens include it). A token's weight is 1 / the number of domains whose phrases
-    /// use it, so "help" or "lavoro", in many domains' synonyms, say less than "asylum". One map
-    /// for all analysers, so a query token that several analysers produce alike is looked up once.
-    vocab: FxHashMap<String, Vec<(usize, f32, Vec<u32>)>>,
+    /// Per phrase, the taxonomy languages it belongs to (bit = index in the taxonomy's list).
+    languages: Vec<u64>,
+    /// Token → per analyser using it, its [`Use`]. A token's weight is 1 / the number of domains
+    /// whose phrases use it, so "help" or "lavoro", in many domains' synonyms, say less than
+    /// "asylum". One map for all analysers, so a query token that several analysers produce
+    /// alike is looked up once.
+    vocab: FxHashMap<String, Vec<Use>>,
     /// A vocabulary token with one or two characters deleted → the (analyser index, vocabulary
     /// token) it comes from: a deletion-neighbourhood index for typing errors.
     deletions: FxHashMap<String, Vec<(usize, String)>>,
+}
+
+/// One analyser's use of a vocabulary token.
+struct Use {
+    analyser: usize,
+    /// 1 / the number of domains whose phrases use the token (halved for short words).
+    weight: f32,
+    /// The phrases (by index) whose counted tokens include it.
+    phrases: Vec<u32>,
+    /// The length of the shortest word it was analysed from.
+    shortest: usize,
+}
+
+/// What a query holds of one phrase.
+#[derive(Default)]
+struct PhraseHit {
+    /// The weight of the phrase's tokens the query holds.
+    held: f32,
+    /// The part of it that counts (near tokens count a share).
+    counted: f32,
+    /// The query's words (by position) that matched, with the weight each counts.
+    words: Vec<(usize, f32)>,
 }
 
 fn is_cjk(c: char) -> bool {
@@ -644,6 +770,17 @@ fn is_cjk(c: char) -> bool {
 /// Shortest token whose typing errors are forgiven, and shortest with two.
 const FUZZY_MIN_CHARS: usize = 5;
 const FUZZY_TWO_MIN_CHARS: usize = 9;
+
+/// The share of a vocabulary token's weight that a query token one or two edits away from it
+/// counts: a word typed exactly is surer evidence (the Pashto "اړتیا", "need", is one letter
+/// from "وړتیا", "ability").
+const TYPO_SHARE: f32 = 0.6;
+/// The share a query token counts that begins with a vocabulary token (an ending added).
+const PREFIX_SHARE: f32 = 0.8;
+/// The share of their weight that phrases count in a language other than the query's.
+const OTHER_LANGUAGE_SHARE: f32 = 0.5;
+/// Shortest vocabulary token a query token may begin with.
+const PREFIX_MIN_CHARS: usize = 5;
 
 /// Edits a token of `len` characters may be away from a vocabulary token.
 fn allowed_edits(len: usize) -> usize {
@@ -688,17 +825,38 @@ impl SynonymMatcher {
         let pos = |name: &str, a: &[(String, TextAnalyzer)]| a.iter().position(|(n, _)| n == name).expect("known analyzer");
         let mut phrases = Vec::new();
         let mut postings: HashMap<(usize, String), Vec<u32>> = HashMap::new();
-        let mut seen = HashSet::new();
+        // (domain, analyser, tokens) → the phrase: a phrase two languages share is one phrase
+        // of both.
+        let mut seen: HashMap<(Domain, usize, Vec<String>), u32> = HashMap::new();
+        let mut languages: Vec<u64> = Vec::new();
+        // (analyser, token) → the shortest word it was analysed from.
+        let mut shortest: HashMap<(usize, String), usize> = HashMap::new();
+        let (fold, cjk) = (pos(FOLD, &analyzers), pos(CJK, &analyzers));
         for e in &t.domains {
-            for lang in t.languages.iter().map(|l| l.code.as_str()) {
+            for (li, lang) in t.languages.iter().map(|l| l.code.as_str()).enumerate() {
+                let bit = 1u64 << (li % 64);
                 let i = pos(&analyzer_for(lang), &analyzers);
                 let texts = e.labels.get(lang).into_iter().chain(e.synonyms.get(lang).into_iter().flatten());
                 for text in texts {
-                    let toks = tokens(&mut analyzers[i].1, text);
-                    if toks.is_empty() || !seen.insert((e.code, i, toks.clone())) {
+                    let positioned = positioned_tokens(&mut analyzers[i].1, text);
+                    let toks: Vec<String> = positioned.iter().map(|(t, _)| t.clone()).collect();
+                    if toks.is_empty() {
                         continue;
                     }
-                    let content: Vec<String> = toks.iter().filter(|t| t.chars().count() >= 3).cloned().collect();
+                    if let Some(&id) = seen.get(&(e.code, i, toks.clone())) {
+                        languages[id as usize] |= bit;
+                        continue;
+                    }
+                    seen.insert((e.code, i, toks.clone()), phrases.len() as u32);
+                    languages.push(bit);
+                    // Lengths are the typed word's, not its stem's ("ищу" stems to "ищ").
+                    let lens = word_lengths(&mut analyzers[fold].1, text);
+                    let word_len = |t: &String, p: usize| if i == cjk { t.chars().count() } else { lens.get(&p).copied().unwrap_or(t.chars().count()) };
+                    for (t, p) in &positioned {
+                        let n = shortest.entry((i, t.clone())).or_insert(usize::MAX);
+                        *n = (*n).min(word_len(t, *p));
+                    }
+                    let content: Vec<String> = positioned.iter().filter(|(t, p)| word_len(t, *p) >= 3).map(|(t, _)| t.clone()).collect();
                     let counted = if content.is_empty() { toks } else { content };
                     let id = phrases.len() as u32;
                     phrases.push((e.code, i, counted.clone()));
@@ -714,10 +872,12 @@ impl SynonymMatcher {
             let mut ds: Vec<Domain> = list.iter().map(|&p| phrases[p as usize].0).collect::<Vec<_>>();
             ds.sort();
             ds.dedup();
-            // Three-letter words ("mia", "pay", the French stem of "pays") say less: they are
-            // as often function words of another language.
-            let short = if key.1.chars().count() <= 3 && !key.1.chars().any(is_cjk) { 0.5 } else { 1.0 };
-            weights.insert(key.clone(), short / ds.len() as f32);
+            // Three-letter words of alphabets ("mia", "pay", the French stem of "pays") say
+            // less: they are as often function words of another language. In abugidas and
+            // syllabaries (ਸਰਨ, "asylum") three letters make a full word.
+            let alphabet = key.1.chars().all(|c| (c as u32) < 0x0530);
+            let factor = if shortest[key] <= 3 && alphabet { 0.5 } else { 1.0 };
+            weights.insert(key.clone(), factor / ds.len() as f32);
         }
         let phrases: Vec<(Domain, f32)> = phrases
             .into_iter()
@@ -740,84 +900,112 @@ impl SynonymMatcher {
             list.sort();
             list.dedup();
         }
-        let mut vocab: FxHashMap<String, Vec<(usize, f32, Vec<u32>)>> = FxHashMap::default();
+        let mut vocab: FxHashMap<String, Vec<Use>> = FxHashMap::default();
         for ((i, tok), list) in postings {
-            let w = weights[&(i, tok.clone())];
-            vocab.entry(tok).or_default().push((i, w, list));
+            let key = (i, tok);
+            let (w, n) = (weights[&key], shortest[&key]);
+            vocab.entry(key.1).or_default().push(Use { analyser: i, weight: w, phrases: list, shortest: n });
         }
         let mut deletions: FxHashMap<String, Vec<(usize, String)>> = FxHashMap::default();
         for ((i, d), list) in deletions_index {
             deletions.entry(d).or_default().extend(list.into_iter().map(|v| (i, v)));
         }
-        Self { analyzers, phrases, vocab, deletions }
+        Self { analyzers, plain: analyzers_plain(), phrases, languages, vocab, deletions }
     }
 
-    /// Vocabulary tokens, as (analyser index, token), within the edits [`allowed_edits`]
-    /// forgives of `tok`.
-    fn near(&self, tok: &str) -> Vec<(usize, &str)> {
+    /// Vocabulary tokens near `tok`, as (analyser index, token, share of its weight that
+    /// counts): those within the edits [`allowed_edits`] forgives ([`TYPO_SHARE`]), and per
+    /// analyser the longest of 5 or more characters that `tok` begins with ([`PREFIX_SHARE`]):
+    /// "mushaharkeygii" (Somali, "my salary") holds "mushahar", "Wohnungssuche" holds "wohnung".
+    fn near(&self, tok: &str) -> Vec<(usize, &str, f32)> {
         let len = tok.chars().count();
         let max = allowed_edits(len);
-        if max == 0 {
-            return Vec::new();
-        }
-        let mut probes = vec![tok.to_string()];
-        probes.extend(deletions(tok, max));
-        let mut found: Vec<(usize, &str)> = Vec::new();
-        for p in &probes {
-            // The vocabulary token itself is the probe (the query has extra characters)…
-            if let Some((v, users)) = self.vocab.get_key_value(p.as_str()) {
-                found.extend(users.iter().map(|u| (u.0, v.as_str())));
+        let mut found: Vec<(usize, &str, f32)> = Vec::new();
+        if max > 0 {
+            let mut probes = vec![tok.to_string()];
+            probes.extend(deletions(tok, max));
+            for p in &probes {
+                // The vocabulary token itself is the probe (the query has extra characters)…
+                if let Some((v, users)) = self.vocab.get_key_value(p.as_str()) {
+                    found.extend(users.iter().map(|u| (u.analyser, v.as_str(), TYPO_SHARE)));
+                }
+                // …or shares a deletion with it.
+                if let Some(list) = self.deletions.get(p.as_str()) {
+                    found.extend(list.iter().map(|(i, v)| (*i, v.as_str(), TYPO_SHARE)));
+                }
             }
-            // …or shares a deletion with it.
-            if let Some(list) = self.deletions.get(p.as_str()) {
-                found.extend(list.iter().map(|(i, v)| (*i, v.as_str())));
+            let mut close: FxHashMap<&str, bool> = FxHashMap::default();
+            found.retain(|(_, v, _)| *close.entry(v).or_insert_with(|| strsim::damerau_levenshtein(tok, v) <= max));
+        }
+        let mut prefixed: Vec<usize> = Vec::new();
+        for (at, _) in tok.char_indices().skip(PREFIX_MIN_CHARS).collect::<Vec<_>>().into_iter().rev() {
+            if let Some((v, users)) = self.vocab.get_key_value(&tok[..at]) {
+                for u in users {
+                    if !prefixed.contains(&u.analyser) {
+                        prefixed.push(u.analyser);
+                        found.push((u.analyser, v.as_str(), PREFIX_SHARE));
+                    }
+                }
             }
         }
-        found.sort_unstable();
-        found.dedup();
-        let mut close: FxHashMap<&str, bool> = FxHashMap::default();
-        found.retain(|(_, v)| *close.entry(v).or_insert_with(|| strsim::damerau_levenshtein(tok, v) <= max));
+        // One entry per (analyser, token), the larger share.
+        found.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(b.2.total_cmp(&a.2)));
+        found.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         found
     }
 
     /// The domains the query asks for, strongest first, weighted relative to the strongest
     /// (1.0). A phrase matches when the query holds at least half of its tokens' weight (a
-    /// token's weight is 1 / the number of domains using it); a domain's strength is the weight
-    /// of the query's words its matching phrases explain, times the share of each phrase matched,
-    /// plus its best phrase's share.
+    /// token's weight is 1 / the number of domains using it; a near token holds all of it); a
+    /// domain's strength is the weight of the query's words its matching phrases explain, times
+    /// the share of each phrase matched, plus its best phrase's share, where a near token counts
+    /// only [`TYPO_SHARE`] or [`PREFIX_SHARE`] of its weight.
     fn expand(&self, q: &str) -> Understanding {
-        // Per phrase: the weight of its tokens the query holds, and which words of the query
-        // (by position; the CJK analyser's positions apart) those were, with their weights.
-        let mut hits: FxHashMap<u32, (f32, Vec<(usize, f32)>)> = FxHashMap::default();
+        // Per phrase: the weight of its tokens the query holds, the weight that counts, and
+        // which words of the query (by position; the CJK analyser's positions apart) those were,
+        // with the weights that count.
+        let mut hits: FxHashMap<u32, PhraseHit> = FxHashMap::default();
         // Tokens not in the vocabulary → the vocabulary tokens near them, for every analyser at
         // once: several analysers often produce the same token.
-        let mut near: FxHashMap<String, Vec<(usize, &str)>> = FxHashMap::default();
-        for (i, (name, a)) in self.analyzers.iter().enumerate() {
+        let mut near: FxHashMap<String, Vec<(usize, &str, f32)>> = FxHashMap::default();
+        let mut text = String::new();
+        unmark(q, &mut text);
+        let q = text.as_str();
+        let fold = self.plain.iter().position(|(n, _)| n == FOLD).expect("known analyzer");
+        let lens = word_lengths(&mut self.plain[fold].1.clone(), q);
+        for (i, (name, a)) in self.plain.iter().enumerate() {
             let mut a = a.clone();
-            let word_base = if name == CJK { CJK_POSITIONS } else { 0 };
+            let cjk = name == CJK;
+            let word_base = if cjk { CJK_POSITIONS } else { 0 };
             for (tok, pos) in positioned_tokens(&mut a, q) {
                 let word = word_base + pos;
-                let exact = self.vocab.get(tok.as_str()).and_then(|users| users.iter().find(|u| u.0 == i));
-                let mut matched: Vec<(u32, f32)> = match exact {
-                    Some((_, w, list)) => list.iter().map(|&p| (p, *w)).collect(),
-                    // A typing error: each phrase of a vocabulary token near it counts that token.
+                // A stem is not evidence when the word typed is less than half as long as every
+                // word it was made from: the Turkish stemmer makes "insan" (person) "in".
+                let typed = if cjk { usize::MAX } else { lens.get(&pos).copied().unwrap_or(usize::MAX) };
+                let exact = self.vocab.get(tok.as_str()).and_then(|users| users.iter().find(|u| u.analyser == i));
+                let mut matched: Vec<(u32, f32, f32)> = match exact {
+                    Some(u) if typed.saturating_mul(2) <= u.shortest => Vec::new(),
+                    Some(u) => u.phrases.iter().map(|&p| (p, u.weight, 1.0)).collect(),
+                    // A typing error or an ending: each phrase of a vocabulary token near it
+                    // counts a share of that token.
                     None => near
                         .entry(tok)
                         .or_insert_with_key(|t| self.near(t))
                         .iter()
-                        .filter(|(j, _)| *j == i)
-                        .flat_map(|(_, v)| {
-                            let (_, w, list) = self.vocab[*v].iter().find(|u| u.0 == i).expect("near tokens are vocabulary");
-                            list.iter().map(move |&p| (p, *w))
+                        .filter(|(j, _, _)| *j == i)
+                        .flat_map(|(_, v, share)| {
+                            let u = self.vocab[*v].iter().find(|u| u.analyser == i).expect("near tokens are vocabulary");
+                            u.phrases.iter().map(move |&p| (p, u.weight, *share))
                         })
                         .collect(),
                 };
-                matched.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+                matched.sort_unstable_by(|a, b| a.0.cmp(&b.0).then((b.1 * b.2).total_cmp(&(a.1 * a.2))));
                 matched.dedup_by_key(|x| x.0);
-                for (p, w) in matched {
+                for (p, w, share) in matched {
                     let h = hits.entry(p).or_default();
-                    h.0 += w;
-                    h.1.push((word, w));
+                    h.held += w;
+                    h.counted += w * share;
+                    h.words.push((word, w * share));
                 }
             }
         }
@@ -825,11 +1013,25 @@ impl SynonymMatcher {
         // the weight of the query's words its counted phrases explain, each word once, times
         // the share of the phrase that matched: a whole phrase says more than half of one.
         // Its best phrase's share is added: a whole label or synonym typed beats half of one.
+        // A person types in one language: the languages whose phrases explain the most of the
+        // query's words are taken as the query's, and the phrases of the others count
+        // [`OTHER_LANGUAGE_SHARE`] (the Romanian "urgențe" in "cerco lavoro urgente").
+        hits.retain(|&p, h| h.held / self.phrases[p as usize].1 >= 0.5);
+        let mut per_language: [HashSet<usize>; 64] = std::array::from_fn(|_| HashSet::new());
+        for (&p, PhraseHit { words, .. }) in &hits {
+            let langs = self.languages[p as usize];
+            for (_, explained) in per_language.iter_mut().enumerate().filter(|(l, _)| langs & (1 << l) != 0) {
+                explained.extend(words.iter().map(|w| w.0));
+            }
+        }
+        let top = per_language.iter().map(HashSet::len).max().unwrap_or(0);
+        let query_languages: u64 = (0..64).filter(|&l| top > 0 && per_language[l].len() == top).fold(0, |m, l| m | 1 << l);
         let mut evidence: BTreeMap<Domain, (f32, HashMap<usize, f32>)> = BTreeMap::new();
-        for (p, (hit, words)) in hits {
+        for (p, PhraseHit { counted, words, .. }) in hits {
             let (d, total) = self.phrases[p as usize];
-            let share = (hit / total).min(1.0);
-            if share >= 0.5 {
+            let own = if self.languages[p as usize] & query_languages != 0 { 1.0 } else { OTHER_LANGUAGE_SHARE };
+            let share = (counted / total).min(1.0) * own;
+            {
                 let e = evidence.entry(d).or_default();
                 e.0 = e.0.max(share);
                 for (word, w) in words {
@@ -844,5 +1046,40 @@ impl SynonymMatcher {
         let mut v: Vec<(Domain, f32)> = scores.into_iter().map(|(d, s)| (d, s / best)).collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Understanding { domains: v, explained }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unmarked(s: &str) -> String {
+        let mut out = String::new();
+        unmark(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn unmark_takes_off_what_people_leave_out() {
+        assert_eq!(unmarked("città Città"), "citta Citta");
+        assert_eq!(unmarked("português"), "portugues");
+        assert_eq!(unmarked("Αθήνα"), "Αθηνα");
+        // Gurmukhi: the precomposed letter (a composition exclusion) and letter + nukta agree.
+        assert_eq!(unmarked("\u{0A36}ਰਨ"), unmarked("\u{0A38}\u{0A3C}ਰਨ"));
+        // Arabic: hamza on alef and harakat go; Arabic and Persian yeh and kaf agree.
+        assert_eq!(unmarked("أَسْرة"), unmarked("اسره"));
+        assert_eq!(unmarked("كار مي"), unmarked("کار می"));
+        // Ethiopic letters that sound alike are one letter.
+        assert_eq!(unmarked("የሠራተኛ ማኅበር"), unmarked("የሰራተኛ ማህበር"));
+        assert_eq!(unmarked("ሐኪም ፀሐይ ዐይን"), unmarked("ሀኪም ጸሀይ አይን"));
+        // Indic vowel signs are letters and stay: কুল is not কল.
+        assert_ne!(unmarked("কুল"), unmarked("কল"));
+    }
+
+    #[test]
+    fn stemmers_read_words_without_accents() {
+        let a = all_analyzers();
+        let mut pt = a.iter().find(|(n, _)| n == "stem_pt").unwrap().1.clone();
+        assert_eq!(tokens(&mut pt, "português"), tokens(&mut pt, "portugues"));
     }
 }

@@ -71,7 +71,7 @@ fn sample_bundle_is_reproducible_round_trips_and_replaces_atomically() {
     assert_eq!(s.len(), 72);
     assert_eq!(s.manifest.counts.points, 72);
     assert_eq!(s.manifest.counts.public + s.manifest.counts.unions, 72);
-    assert_eq!(s.manifest.format_version, 3);
+    assert_eq!(s.manifest.format_version, sportello::index::bundle::FORMAT_VERSION);
     assert_eq!(s.manifest.inputs[0].records, 72);
 
     // The bundle's points file is itself valid input and rebuilds to the same content.
@@ -114,7 +114,7 @@ fn a_damaged_or_foreign_bundle_is_refused_on_load() {
     assert!(err.contains("damaged"), "{err}");
 
     let manifest = a.join("manifest.json");
-    let m = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 3", "\"format_version\": 99");
+    let m = std::fs::read_to_string(&manifest).unwrap().replace(&format!("\"format_version\": {}", sportello::index::bundle::FORMAT_VERSION), "\"format_version\": 99");
     std::fs::write(&manifest, m).unwrap();
     let err = Snapshot::load(&a).err().expect("future format refused").to_string();
     assert!(err.contains("format 99"), "{err}");

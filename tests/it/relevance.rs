@@ -16,7 +16,7 @@ use crate::support::{all_desks, embedded, synthetic};
 const PHRASES: &str = include_str!("../data/relevance/phrases.tsv");
 /// The share the issue asks for is 0.95; the test holds the share reached so far, so it can only
 /// go up.
-const TARGET: f64 = 0.85;
+const TARGET: f64 = 0.89;
 
 struct Phrase {
     lang: String,
