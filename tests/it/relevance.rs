@@ -14,6 +14,7 @@ use sportello::query::{self, Filters, SearchRequest};
 use crate::support::{all_desks, embedded, synthetic};
 
 const PHRASES: &str = include_str!("../data/relevance/phrases.tsv");
+const HELD_OUT: &str = include_str!("../data/relevance/heldout.tsv");
 /// The share the issue asks for is 0.95; the test holds the share reached so far, so it can only
 /// go up.
 const TARGET: f64 = 0.89;
@@ -25,8 +26,11 @@ struct Phrase {
 }
 
 fn phrases() -> Vec<Phrase> {
-    PHRASES
-        .lines()
+    read(PHRASES)
+}
+
+fn read(tsv: &str) -> Vec<Phrase> {
+    tsv.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.starts_with("lang\t"))
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
@@ -37,14 +41,13 @@ fn phrases() -> Vec<Phrase> {
 }
 
 /// The share of phrases whose first desks all offer the expected domain, and the failures.
-fn measure(s: &Arc<Snapshot>, at: Option<GeoPoint>) -> (f64, BTreeMap<String, (usize, usize)>, Vec<String>) {
+fn measure(all: &[Phrase], s: &Arc<Snapshot>, at: Option<GeoPoint>) -> (f64, BTreeMap<String, (usize, usize)>, Vec<String>) {
     let desks = all_desks(s);
     let public = |d: Domain| desks.iter().filter(|p| p.audience == sportello::model::Audience::Public && p.domains.contains(&d)).count();
     let mut per_lang: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
-    let all = phrases();
     let mut good = 0;
-    for p in &all {
+    for p in all {
         let want = public(p.domain).min(5);
         let req = SearchRequest { q: Some(p.text.clone()), at, place: None, limit: 5, filters: Filters::default() };
         let a = query::search(s, &req, chrono::Utc::now()).expect("search runs");
@@ -65,7 +68,11 @@ fn measure(s: &Arc<Snapshot>, at: Option<GeoPoint>) -> (f64, BTreeMap<String, (u
 }
 
 fn report(name: &str, s: &Arc<Snapshot>, at: Option<GeoPoint>) -> f64 {
-    let (share, per_lang, failures) = measure(s, at);
+    report_on(&phrases(), name, s, at)
+}
+
+fn report_on(all: &[Phrase], name: &str, s: &Arc<Snapshot>, at: Option<GeoPoint>) -> f64 {
+    let (share, per_lang, failures) = measure(all, s, at);
     let langs: Vec<String> = per_lang.iter().map(|(l, (g, n))| format!("{l} {g}/{n}")).collect();
     eprintln!("relevance, {name}: {:.1} % ({} failures)\n  {}\n  {}", share * 100.0, failures.len(), langs.join(", "), failures.join("\n  "));
     share
@@ -97,10 +104,11 @@ fn the_phrase_set_covers_every_language_and_domain() {
         taxonomy.extend(e.labels.values().map(|l| fold(l)));
         taxonomy.extend(e.synonyms.values().flatten().map(|l| fold(l)));
     }
-    let copied: Vec<&str> = all.iter().filter(|p| taxonomy.contains(&fold(&p.text))).map(|p| p.text.as_str()).collect();
+    let held_out = read(HELD_OUT);
+    let copied: Vec<&str> = all.iter().chain(&held_out).filter(|p| taxonomy.contains(&fold(&p.text))).map(|p| p.text.as_str()).collect();
     assert!(copied.is_empty(), "phrases copied from the taxonomy: {copied:?}");
     let mut seen = std::collections::HashSet::new();
-    let repeated: Vec<&str> = all.iter().filter(|p| !seen.insert(fold(&p.text))).map(|p| p.text.as_str()).collect();
+    let repeated: Vec<&str> = all.iter().chain(&held_out).filter(|p| !seen.insert(fold(&p.text))).map(|p| p.text.as_str()).collect();
     assert!(repeated.is_empty(), "repeated phrases: {repeated:?}");
 }
 
@@ -118,4 +126,21 @@ fn top_desks_offer_the_need_on_synthetic_data() {
     let plain = report("synthetic, no position", &s, None);
     let near = report("synthetic, near Pordenone", &s, Some(GeoPoint::new(45.9564, 12.6615).unwrap()));
     assert!(plain >= TARGET && near >= TARGET, "below {} %: {plain:.3} and {near:.3}", TARGET * 100.0);
+}
+
+/// The share the held-out phrases must reach: they measure what a phrasing nobody tuned the
+/// taxonomy for meets, so they hold a lower bar than the tuned set.
+const HELD_OUT_TARGET: f64 = 0.85;
+
+#[test]
+fn held_out_phrases_find_desks_offering_the_need() {
+    let held_out = read(HELD_OUT);
+    assert!(held_out.len() >= 60, "{} held-out phrases", held_out.len());
+    let (sample, synthetic) = (embedded(), synthetic());
+    let shares = [
+        report_on(&held_out, "held out, sample, no position", &sample, None),
+        report_on(&held_out, "held out, sample, near Milan", &sample, Some(GeoPoint::new(45.4642, 9.19).unwrap())),
+        report_on(&held_out, "held out, synthetic, no position", &synthetic, None),
+    ];
+    assert!(shares.iter().all(|&s| s >= HELD_OUT_TARGET), "below {} %: {shares:?}", HELD_OUT_TARGET * 100.0);
 }
