@@ -782,7 +782,15 @@ const OTHER_LANGUAGE_SHARE: f32 = 0.5;
 /// Shortest vocabulary token a query token may begin with.
 const PREFIX_MIN_CHARS: usize = 5;
 
-/// Edits a token of `len` characters may be away from a vocabulary token.
+/// A token's length for [`allowed_edits`]: its characters, those of the Arabic script (which
+/// leaves short vowels unwritten) and of the Ethiopic syllabary counting 5/4, so a four-letter
+/// Persian or Pashto word (لټون, "search") forgives a typing error like a five-letter Latin one.
+fn typing_len(tok: &str) -> usize {
+    let dense = tok.chars().filter(|&c| matches!(c as u32, 0x0600..=0x06FF | 0x0750..=0x077F | 0x1200..=0x139F)).count();
+    tok.chars().count() + dense / 4
+}
+
+/// Edits a token of `len` characters (see [`typing_len`]) may be away from a vocabulary token.
 fn allowed_edits(len: usize) -> usize {
     if len >= FUZZY_TWO_MIN_CHARS {
         2
@@ -885,7 +893,7 @@ impl SynonymMatcher {
             .collect();
         let mut deletions_index: HashMap<(usize, String), Vec<String>> = HashMap::new();
         for (i, tok) in postings.keys() {
-            let len = tok.chars().count();
+            let len = typing_len(tok);
             // A query token one or two edits away is at least FUZZY_MIN_CHARS long only if the
             // vocabulary token has at least FUZZY_MIN_CHARS - 2 characters.
             if len + 2 < FUZZY_MIN_CHARS {
@@ -918,8 +926,7 @@ impl SynonymMatcher {
     /// analyser the longest of 5 or more characters that `tok` begins with ([`PREFIX_SHARE`]):
     /// "mushaharkeygii" (Somali, "my salary") holds "mushahar", "Wohnungssuche" holds "wohnung".
     fn near(&self, tok: &str) -> Vec<(usize, &str, f32)> {
-        let len = tok.chars().count();
-        let max = allowed_edits(len);
+        let max = allowed_edits(typing_len(tok));
         let mut found: Vec<(usize, &str, f32)> = Vec::new();
         if max > 0 {
             let mut probes = vec![tok.to_string()];
