@@ -15,9 +15,9 @@ use crate::support::{all_desks, embedded, synthetic};
 
 const PHRASES: &str = include_str!("../data/relevance/phrases.tsv");
 const HELD_OUT: &str = include_str!("../data/relevance/heldout.tsv");
-/// The share the issue asks for is 0.95; the test holds the share reached so far, so it can only
-/// go up.
-const TARGET: f64 = 0.89;
+/// The share asked for. The taxonomy's vocabulary was extended after reading this set's failures,
+/// so the set is partly fitted; the held-out set below measures new phrasings.
+const TARGET: f64 = 0.95;
 
 struct Phrase {
     lang: String,
@@ -130,7 +130,7 @@ fn top_desks_offer_the_need_on_synthetic_data() {
 
 /// The share the held-out phrases must reach: they measure what a phrasing nobody tuned the
 /// taxonomy for meets, so they hold a lower bar than the tuned set.
-const HELD_OUT_TARGET: f64 = 0.85;
+const HELD_OUT_TARGET: f64 = 0.88;
 
 #[test]
 fn held_out_phrases_find_desks_offering_the_need() {
