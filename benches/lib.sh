@@ -128,9 +128,9 @@ start_server() {
   SERVER_URL="http://127.0.0.1:$port"
   # The access log writes one line per request at `info`; the benchmark measures the queries,
   # so it runs at `warn` unless RUST_LOG says otherwise.
-  SERVER_CMD="RUST_LOG=${RUST_LOG:-warn} ${SERVER_PIN[*]} $BIN serve --bundle $bundle --listen 127.0.0.1:$port"
+  SERVER_CMD="RUST_LOG=${RUST_LOG:-warn} ${SERVER_PIN[*]} $BIN serve --bundle $bundle --listen 127.0.0.1:$port --rate-limit 0"
   log "$SERVER_CMD"
-  RUST_LOG=${RUST_LOG:-warn} "${SERVER_PIN[@]}" "$BIN" serve --bundle "$bundle" --listen "127.0.0.1:$port" \
+  RUST_LOG=${RUST_LOG:-warn} "${SERVER_PIN[@]}" "$BIN" serve --bundle "$bundle" --listen "127.0.0.1:$port" --rate-limit 0 \
     2>>"$DATA_DIR/server.log" &
   SERVER_PID=$!
   wait_ready "$SERVER_URL/readyz" 600

@@ -95,6 +95,13 @@ struct ServeArgs {
     /// [default: 10].
     #[arg(long, env = "SPORTELLO_HEADER_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..=3600))]
     header_timeout: Option<u64>,
+    /// Requests per second one client (address, or IPv6 /64) may sustain; beyond it and its burst
+    /// it is answered 429 with Retry-After. 0 turns the limit off [default: 20].
+    #[arg(long, env = "SPORTELLO_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    rate_limit: Option<u32>,
+    /// Requests one client may make at once before the sustained rate applies [default: 200].
+    #[arg(long, env = "SPORTELLO_RATE_BURST", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rate_burst: Option<u32>,
 }
 
 impl ServeArgs {
@@ -123,6 +130,18 @@ impl ServeArgs {
             anyhow::ensure!((1..=3600).contains(&t), "{}: header_timeout must be 1 to 3600 seconds", path.display());
             self.header_timeout = Some(t);
         }
+        if let Some(n) = file.rate_limit
+            && self.rate_limit.is_none()
+        {
+            anyhow::ensure!(n <= 1_000_000, "{}: rate_limit must be 0 to 1000000", path.display());
+            self.rate_limit = Some(n);
+        }
+        if let Some(n) = file.rate_burst
+            && self.rate_burst.is_none()
+        {
+            anyhow::ensure!((1..=1_000_000).contains(&n), "{}: rate_burst must be 1 to 1000000", path.display());
+            self.rate_burst = Some(n);
+        }
         Ok(self)
     }
 }
@@ -141,7 +160,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let state = AppState::new(snap).with_locate(geoip, trusted);
+    let quota = std::num::NonZeroU32::new(args.rate_limit.unwrap_or(20)).map(|per_second| http::limit::RateQuota {
+        per_second,
+        burst: std::num::NonZeroU32::new(args.rate_burst.unwrap_or(200)).unwrap_or(per_second),
+    });
+    let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota);
     let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(http::serve(state, listen, reload, limits))?;

@@ -1,10 +1,11 @@
-//! The HTTP surface (axum): routes, thin handlers, privacy-preserving request logging, CORS and
-//! compression. A handler parses its parameters, calls one query function and serialises the
+//! The HTTP surface (axum): routes, thin handlers, privacy-preserving request logging, the
+//! per-client rate limit, CORS and compression. A handler parses its parameters, calls one query function and serialises the
 //! answer; no index logic lives here.
 
 pub mod body;
 pub mod error;
 mod handlers;
+pub mod limit;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -14,8 +15,8 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, header};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -24,7 +25,8 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::index::Snapshot;
 use crate::locate::GeoIp;
-use crate::locate::client::TrustedProxies;
+use crate::locate::client::{TrustedProxies, client_address};
+use limit::{RateLimit, RateQuota};
 
 /// Shared state: the current snapshot and IP databases, each swapped whole on reload.
 #[derive(Clone)]
@@ -37,6 +39,8 @@ pub struct AppState {
     /// Text searches that may run at once (one per core). A search waits for a slot without
     /// holding a thread, so one whose client has gone is dropped before it costs anything.
     pub search_slots: Arc<tokio::sync::Semaphore>,
+    /// The per-client request rate limit (none: unlimited).
+    pub rate_limit: Option<Arc<RateLimit>>,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
             geoip: Arc::new(ArcSwap::from_pointee(GeoIp::default())),
             trusted: Arc::new(TrustedProxies::default()),
             search_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            rate_limit: None,
         }
     }
 
@@ -59,6 +64,12 @@ impl AppState {
     pub fn with_locate(mut self, geoip: GeoIp, trusted: TrustedProxies) -> Self {
         self.geoip = Arc::new(ArcSwap::from_pointee(geoip));
         self.trusted = Arc::new(trusted);
+        self
+    }
+
+    /// The same state with a per-client rate limit.
+    pub fn with_rate_limit(mut self, quota: Option<RateQuota>) -> Self {
+        self.rate_limit = quota.map(|q| Arc::new(RateLimit::new(q)));
         self
     }
 }
@@ -76,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .fallback(handlers::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state)
         .layer(middleware::from_fn(privacy_headers))
         .layer(middleware::from_fn(log_request))
@@ -102,6 +114,35 @@ async fn log_request(req: Request, next: Next) -> Response {
         "request"
     );
     res
+}
+
+/// Answers `429` with `Retry-After` to a client over its quota. Health and readiness probes are
+/// never limited (a load balancer's probes all come from a few addresses), nor requests that did
+/// not come through a socket (tests calling the router directly).
+async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(limiter) = st.rate_limit.as_deref() else { return next.run(req).await };
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(req).await;
+    }
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
+        return next.run(req).await;
+    };
+    let headers = req.headers();
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    // Behind a trusted proxy, the forwarded client; when the proxy hid it, the proxy itself.
+    let client = client_address(peer.ip(), header(header::FORWARDED), header(header::HeaderName::from_static("x-forwarded-for")), &st.trusted)
+        .unwrap_or(peer.ip());
+    match limiter.check(client) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            let secs = limit::retry_after_secs(wait);
+            let detail = format!("too many requests from this address; try again in {secs} s");
+            let mut res = error::problem(StatusCode::TOO_MANY_REQUESTS, "Too many requests", &detail, None);
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res
+        }
+    }
 }
 
 /// Only answers that are the same for everyone — the taxonomy and a single desk — may be cached.
@@ -147,6 +188,16 @@ pub async fn serve(state: AppState, listen: SocketAddr, reload: Reloadable, limi
             let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
             while hup.recv().await.is_some() {
                 reload_all(&st, &reload).await;
+            }
+        });
+    }
+    if let Some(limiter) = state.rate_limit.clone() {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let l = limiter.clone();
+                let _ = tokio::task::spawn_blocking(move || l.forget_idle()).await;
             }
         });
     }

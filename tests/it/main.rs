@@ -6,6 +6,7 @@ mod build;
 mod locate;
 mod nearest;
 mod privacy;
+mod rate_limit;
 mod relevance;
 mod search;
 mod slow_clients;
