@@ -102,6 +102,12 @@ struct ServeArgs {
     /// Requests one client may make at once before the sustained rate applies [default: 200].
     #[arg(long, env = "SPORTELLO_RATE_BURST", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rate_burst: Option<u32>,
+    /// A partner website's origin (e.g. https://www.comune.pordenone.it) allowed to read answers
+    /// from its pages. Repeatable; comma-separated in the environment variable. None given:
+    /// every origin may [default].
+    #[arg(long = "cors-origin", env = "SPORTELLO_CORS_ORIGIN", value_delimiter = ',')]
+    #[serde(default)]
+    cors_origin: Vec<String>,
 }
 
 impl ServeArgs {
@@ -117,6 +123,9 @@ impl ServeArgs {
         }
         if self.trusted_proxy.is_empty() {
             self.trusted_proxy = file.trusted_proxy;
+        }
+        if self.cors_origin.is_empty() {
+            self.cors_origin = file.cors_origin;
         }
         if let Some(n) = file.max_connections
             && self.max_connections.is_none()
@@ -164,7 +173,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         per_second,
         burst: std::num::NonZeroU32::new(args.rate_burst.unwrap_or(200)).unwrap_or(per_second),
     });
-    let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota);
+    let origins = args.cors_origin.iter().map(|o| http::parse_origin(o)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
+    let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota).with_cors_origins(origins);
     let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(http::serve(state, listen, reload, limits))?;

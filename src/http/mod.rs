@@ -21,7 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::index::Snapshot;
 use crate::locate::GeoIp;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub search_slots: Arc<tokio::sync::Semaphore>,
     /// The per-client request rate limit (none: unlimited).
     pub rate_limit: Option<Arc<RateLimit>>,
+    /// The web origins allowed to read answers from their pages (none: every origin).
+    pub cors_origins: Option<Arc<Vec<HeaderValue>>>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             trusted: Arc::new(TrustedProxies::default()),
             search_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
             rate_limit: None,
+            cors_origins: None,
         }
     }
 
@@ -64,6 +67,13 @@ impl AppState {
     pub fn with_locate(mut self, geoip: GeoIp, trusted: TrustedProxies) -> Self {
         self.geoip = Arc::new(ArcSwap::from_pointee(geoip));
         self.trusted = Arc::new(trusted);
+        self
+    }
+
+    /// The same state with answers readable only from the pages of `origins` (each
+    /// `scheme://host[:port]`, checked by [`parse_origin`]); an empty list allows every origin.
+    pub fn with_cors_origins(mut self, origins: Vec<HeaderValue>) -> Self {
+        self.cors_origins = (!origins.is_empty()).then(|| Arc::new(origins));
         self
     }
 
@@ -76,7 +86,11 @@ impl AppState {
 
 /// The whole application router, without a socket (tests call it with `oneshot`).
 pub fn router(state: AppState) -> Router {
-    let cors = CorsLayer::new().allow_origin(Any).allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]);
+    let origins = match &state.cors_origins {
+        Some(list) => AllowOrigin::list(list.iter().cloned()),
+        None => AllowOrigin::from(Any),
+    };
+    let cors = CorsLayer::new().allow_origin(origins).allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]);
     Router::new()
         .route("/api/v1/nearest", get(handlers::nearest))
         .route("/api/v1/points", get(handlers::viewport))
@@ -159,7 +173,24 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
     h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
     h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    // Every answer so far is data, never a page: nothing in it may run, load or be framed.
+    h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     res
+}
+
+/// A partner origin for `--cors-origin`: `scheme://host[:port]` with scheme `https` or `http`,
+/// nothing after it (a trailing `/` is dropped), as browsers send it in `Origin`.
+pub fn parse_origin(text: &str) -> Result<HeaderValue, String> {
+    let t = text.trim().trim_end_matches('/');
+    let u = url::Url::parse(t).map_err(|e| format!("{text:?} is not an origin: {e}"))?;
+    if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none() {
+        return Err(format!("{text:?} is not an origin: give scheme and host, e.g. https://www.comune.pordenone.it"));
+    }
+    if u.path() != "/" || u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err(format!("{text:?} is not an origin: it has more than scheme, host and port"));
+    }
+    let origin = u.origin().ascii_serialization();
+    HeaderValue::from_str(&origin).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// What `serve` reloads on SIGHUP: the bundle directory and the IP-location database files.

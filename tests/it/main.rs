@@ -3,6 +3,7 @@
 mod api;
 mod bounds;
 mod build;
+mod cors;
 mod locate;
 mod nearest;
 mod privacy;
