@@ -32,6 +32,34 @@ pub const MAX_PLACES: usize = gazetteer::MAX_CANDIDATES;
 const DEFAULT_PLACES: usize = 5;
 /// Half the Earth's circumference: no two points are farther apart.
 const MAX_KM: f64 = 20_038.0;
+/// Most codes a `lang` list may hold (the taxonomy has 30 languages; desks list a few more).
+pub const MAX_LANGS: usize = 32;
+/// Characters of a refused value repeated in an error.
+const SHOWN_CHARS: usize = 40;
+
+/// `v` as an error repeats it: at most [`SHOWN_CHARS`] characters.
+fn shown(v: &str) -> String {
+    if v.chars().count() <= SHOWN_CHARS {
+        v.to_string()
+    } else {
+        format!("{}…", v.chars().take(SHOWN_CHARS).collect::<String>())
+    }
+}
+
+/// The items of a comma-separated list, trimmed, without repeats, at most `max` (an empty item
+/// stays, for its parser to refuse).
+fn list<'a>(name: &str, v: &'a str, max: usize) -> Result<Vec<&'a str>, ParamError> {
+    let mut items: Vec<&str> = Vec::new();
+    for item in v.split(',').map(str::trim) {
+        if !items.contains(&item) {
+            items.push(item);
+        }
+        if items.len() > max {
+            return Err(err(name, format!("lists more than {max} codes")));
+        }
+    }
+    Ok(items)
+}
 
 /// The decoded parameters of one request, checked against the names an endpoint accepts.
 pub struct Params {
@@ -70,7 +98,7 @@ impl Params {
                     .parse::<f64>()
                     .ok()
                     .filter(|f| f.is_finite())
-                    .ok_or_else(|| err(name, format!("`{v}` is not a number")))
+                    .ok_or_else(|| err(name, format!("`{}` is not a number", shown(v))))
             })
             .transpose()
     }
@@ -80,7 +108,7 @@ impl Params {
             None => Ok(default),
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(err(name, format!("`{v}` must be a whole number from {min} to {max}"))),
+                _ => Err(err(name, format!("`{}` must be a whole number from {min} to {max}", shown(v)))),
             },
         }
     }
@@ -89,7 +117,7 @@ impl Params {
         match self.get(name) {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
-            Some(v) => Err(err(name, format!("`{v}` must be `true` or `false`"))),
+            Some(v) => Err(err(name, format!("`{}` must be `true` or `false`", shown(v)))),
         }
     }
 
@@ -113,7 +141,7 @@ impl Params {
     fn ui(&self) -> Result<String, ParamError> {
         match self.get("ui") {
             None => Ok("en".to_string()),
-            Some(v) => Ok(Language::new(v.trim()).map_err(|e| err("ui", e))?.as_str().to_string()),
+            Some(v) => Ok(Language::new(&shown(v.trim())).map_err(|e| err("ui", e))?.as_str().to_string()),
         }
     }
 
@@ -145,20 +173,19 @@ impl Params {
     fn filters(&self) -> Result<Filters, ParamError> {
         let langs = match self.get("lang") {
             None => Vec::new(),
-            Some(v) => v
-                .split(',')
-                .map(|c| Language::new(c.trim()).map(|l| l.as_str().to_string()).map_err(|e| err("lang", e)))
+            Some(v) => list("lang", v, MAX_LANGS)?
+                .into_iter()
+                .map(|c| Language::new(&shown(c)).map(|l| l.as_str().to_string()).map_err(|e| err("lang", e)))
                 .collect::<Result<_, _>>()?,
         };
         let domains = match self.get("domain") {
             None => Vec::new(),
-            Some(v) => v
-                .split(',')
+            Some(v) => list("domain", v, Domain::ALL.len())?
+                .into_iter()
                 .map(|c| {
-                    let c = c.trim();
                     Domain::parse(c).ok_or_else(|| {
                         let hint = Domain::closest(c).map(|d| format!(" (did you mean `{d}`?)")).unwrap_or_default();
-                        err("domain", format!("`{c}` is not a service domain{hint}; see /api/v1/domains"))
+                        err("domain", format!("`{}` is not a service domain{hint}; see /api/v1/domains", shown(c)))
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -167,7 +194,7 @@ impl Params {
             None | Some("public") => AudienceFilter::Only(Audience::Public),
             Some("unions") => AudienceFilter::Only(Audience::Unions),
             Some("all") => AudienceFilter::All,
-            Some(v) => return Err(err("audience", format!("`{v}` must be `public`, `unions` or `all`"))),
+            Some(v) => return Err(err("audience", format!("`{}` must be `public`, `unions` or `all`", shown(v)))),
         };
         Ok(Filters { langs, domains, audience, open_now: self.boolean("open_now")? })
     }

@@ -99,6 +99,37 @@ async fn bad_parameters_answer_400_problem_json_naming_the_parameter() {
 }
 
 #[tokio::test]
+async fn lists_are_capped_and_refused_values_are_not_echoed_whole() {
+    let s = embedded();
+    let langs: Vec<String> = sportello::model::Taxonomy::embedded().languages.iter().map(|l| l.code.clone()).collect();
+    let many = format!("{},hu,fi,cs", langs.join(","));
+    let a = get(&s, &format!("/api/v1/nearest?lat=45&lon=9&lang={many}")).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["invalid_params"][0]["name"], "lang");
+    assert!(a.json()["detail"].as_str().unwrap().contains("more than 32"), "{:?}", a.json());
+    // Repeats count once: 40 times the same domain is one domain.
+    let same = vec!["housing"; 40].join(",");
+    assert_eq!(get(&s, &format!("/api/v1/nearest?lat=45&lon=9&domain={same}")).await.status, 200);
+    // A refused value is repeated in the error at most 40 characters long.
+    let long = "x".repeat(5_000);
+    for uri in [
+        format!("/api/v1/nearest?lat={long}&lon=9"),
+        format!("/api/v1/nearest?lat=45&lon=9&k={long}"),
+        format!("/api/v1/nearest?lat=45&lon=9&lang={long}"),
+        format!("/api/v1/nearest?lat=45&lon=9&domain={long}"),
+        format!("/api/v1/nearest?lat=45&lon=9&audience={long}"),
+        format!("/api/v1/nearest?lat=45&lon=9&open_now={long}"),
+        format!("/api/v1/domains?ui={long}"),
+        format!("/api/v1/nearest?lat=45&lon=9&{long}=1"),
+    ] {
+        let a = get(&s, &uri).await;
+        assert_eq!(a.status, 400, "{}", &uri[..60]);
+        let detail = a.json()["detail"].as_str().unwrap().to_string();
+        assert!(detail.len() < 400, "{} bytes: {detail}", detail.len());
+    }
+}
+
+#[tokio::test]
 async fn odd_input_never_panics() {
     let s = embedded();
     let long = "a".repeat(10_000);
