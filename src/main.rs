@@ -108,6 +108,14 @@ struct ServeArgs {
     #[arg(long = "cors-origin", env = "SPORTELLO_CORS_ORIGIN", value_delimiter = ',')]
     #[serde(default)]
     cors_origin: Vec<String>,
+    /// Address of the admin listener (POST /admin/reload), e.g. 127.0.0.1:9090; never the public
+    /// port. Needs --admin-token-file. None: no admin listener [default].
+    #[arg(long, env = "SPORTELLO_ADMIN_LISTEN", requires = "admin_token_file")]
+    admin_listen: Option<SocketAddr>,
+    /// A file whose first line is the admin token (at least 16 characters), sent by the admin
+    /// client as `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "SPORTELLO_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -127,6 +135,8 @@ impl ServeArgs {
         if self.cors_origin.is_empty() {
             self.cors_origin = file.cors_origin;
         }
+        self.admin_listen = self.admin_listen.or(file.admin_listen);
+        self.admin_token_file = self.admin_token_file.or(file.admin_token_file);
         if let Some(n) = file.max_connections
             && self.max_connections.is_none()
         {
@@ -177,7 +187,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota).with_cors_origins(origins);
     let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(http::serve(state, listen, reload, limits))?;
+    let admin = match (args.admin_listen, &args.admin_token_file) {
+        (None, _) => None,
+        (Some(_), None) => anyhow::bail!("--admin-listen needs --admin-token-file"),
+        (Some(a), Some(_)) if a.port() == listen.port() && (a.ip() == listen.ip() || a.ip().is_unspecified() || listen.ip().is_unspecified()) => {
+            anyhow::bail!("--admin-listen {a} is the public port; give the admin listener a port of its own")
+        }
+        (Some(a), Some(file)) => Some(http::AdminListen { listen: a, token: http::admin::AdminToken::from_file(file).map_err(|e| anyhow::anyhow!("--admin-token-file: {e}"))? }),
+    };
+    rt.block_on(http::serve(state, listen, reload, limits, admin))?;
     Ok(ExitCode::SUCCESS)
 }
 

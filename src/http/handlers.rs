@@ -9,12 +9,44 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::{AppState, body};
+use crate::index::Snapshot;
 use crate::locate::client::client_address;
 use crate::query::{self, DomainsRequest, LocateRequest, NearestRequest, SearchRequest, ViewportRequest, params};
 
 fn json(bytes: Vec<u8>, content_type: &'static str) -> Response {
     let mut res = (StatusCode::OK, bytes).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+/// The header naming the bundle version an answer was made from.
+pub const BUNDLE_VERSION: &str = "x-bundle-version";
+
+/// An answer made from snapshot `s`, naming its bundle version.
+fn from_bundle(s: &Snapshot, bytes: Vec<u8>, content_type: &'static str) -> Response {
+    let mut res = json(bytes, content_type);
+    name_version(&mut res, s);
+    res
+}
+
+fn name_version(res: &mut Response, s: &Snapshot) {
+    if let Ok(v) = HeaderValue::from_str(s.version()) {
+        res.headers_mut().insert(BUNDLE_VERSION, v);
+    }
+}
+
+/// An answer that is the same for everyone for one bundle version (the taxonomy, one desk):
+/// its `ETag` is the version, and a request whose `If-None-Match` holds it gets `304`.
+fn cacheable(s: &Snapshot, request: &HeaderMap, make: impl FnOnce() -> Vec<u8>, content_type: &'static str) -> Response {
+    let etag = format!("\"{}\"", s.version());
+    let fresh = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag.as_str()))
+    });
+    let mut res = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { json(make(), content_type) };
+    name_version(&mut res, s);
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
     res
 }
 
@@ -27,14 +59,14 @@ pub async fn nearest(State(st): State<AppState>, RawQuery(q): RawQuery) -> Resul
     let req = NearestRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let hits = query::nearest(&s, &req, chrono::Utc::now());
-    Ok(json(body::nearest(&s, &hits, req.place.as_ref()), GEOJSON))
+    Ok(from_bundle(&s, body::nearest(&s, &hits, req.place.as_ref()), GEOJSON))
 }
 
 pub async fn viewport(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = ViewportRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let v = query::viewport(&s, &req, chrono::Utc::now());
-    Ok(json(body::viewport(&s, &v), GEOJSON))
+    Ok(from_bundle(&s, body::viewport(&s, &v), GEOJSON))
 }
 
 pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
@@ -44,29 +76,30 @@ pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result
         .map_err(|_| ApiError::Busy)?
         .map_err(|_| ApiError::Internal("search slots closed".into()))?;
     let s = st.snapshot.load_full();
+    let used = s.clone();
     let bytes = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         query::search(&s, &req, chrono::Utc::now()).map(|a| body::search(&s, &a))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("search task: {e}")))??;
-    Ok(json(bytes, GEOJSON))
+    Ok(from_bundle(&used, bytes, GEOJSON))
 }
 
-pub async fn point(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn point(State(st): State<AppState>, Path(id): Path<String>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     params::no_params(q.as_deref())?;
     let s = st.snapshot.load();
     match query::point(&s, &id) {
-        Some(ord) => Ok(json(body::point(&s, ord), GEOJSON)),
+        Some(ord) => Ok(cacheable(&s, &headers, || body::point(&s, ord), GEOJSON)),
         None => Err(ApiError::NotFound("no desk has this id".into())),
     }
 }
 
-pub async fn domains(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn domains(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = DomainsRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let (ui, rtl, list) = query::domains(&s, &req);
-    Ok(json(body::domains(&ui, rtl, &list), JSON))
+    Ok(cacheable(&s, &headers, || body::domains(&ui, rtl, &list), JSON))
 }
 
 /// `locate`: town candidates for `place=`, else the approximate position of the caller's address
@@ -94,10 +127,21 @@ pub async fn healthz() -> Response {
     json(b"{\"status\":\"ok\"}".to_vec(), JSON)
 }
 
+/// Readiness: the bundle served, when it was built and how old it is, and when it was loaded.
 pub async fn readyz(State(st): State<AppState>) -> Response {
     let s = st.snapshot.load();
-    let b = serde_json::json!({"status": "ready", "bundle": s.version(), "points": s.len(), "source": s.source});
-    json(b.to_string().into_bytes(), JSON)
+    let now = chrono::Utc::now();
+    let age = chrono::DateTime::parse_from_rfc3339(&s.manifest.built_at).ok().map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
+    let b = serde_json::json!({
+        "status": "ready",
+        "bundle": s.version(),
+        "built_at": s.manifest.built_at,
+        "age_s": age,
+        "loaded_at": st.loaded_at.load().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "points": s.len(),
+        "source": s.source,
+    });
+    from_bundle(&s, b.to_string().into_bytes(), JSON)
 }
 
 pub async fn not_found() -> ApiError {

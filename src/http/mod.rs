@@ -2,6 +2,7 @@
 //! per-client rate limit, CORS and compression. A handler parses its parameters, calls one query function and serialises the
 //! answer; no index logic lives here.
 
+pub mod admin;
 pub mod body;
 pub mod error;
 mod handlers;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub rate_limit: Option<Arc<RateLimit>>,
     /// The web origins allowed to read answers from their pages (none: every origin).
     pub cors_origins: Option<Arc<Vec<HeaderValue>>>,
+    /// When the snapshot served was swapped in.
+    pub loaded_at: Arc<ArcSwap<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             search_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
             rate_limit: None,
             cors_origins: None,
+            loaded_at: Arc::new(ArcSwap::from_pointee(chrono::Utc::now())),
         }
     }
 
@@ -167,7 +171,7 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let shared = path == "/api/v1/domains" || path.starts_with("/api/v1/points/");
     let mut res = next.run(req).await;
-    let cacheable = shared && res.status().is_success();
+    let cacheable = shared && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED);
     let h = res.headers_mut();
     let cache = if cacheable { "public, max-age=300" } else { "no-store" };
     h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
@@ -200,11 +204,28 @@ pub struct Reloadable {
     pub geoip: Vec<PathBuf>,
 }
 
-/// Runs the server on `listen` until SIGINT or SIGTERM. SIGHUP reloads the bundle and the IP
-/// databases and swaps each in atomically; one that fails to load leaves the current one serving.
-pub async fn serve(state: AppState, listen: SocketAddr, reload: Reloadable, limits: server::Limits) -> std::io::Result<()> {
+/// The admin listener's address and token.
+pub struct AdminListen {
+    pub listen: SocketAddr,
+    pub token: admin::AdminToken,
+}
+
+/// Runs the server on `listen` until SIGINT or SIGTERM. SIGHUP, and `POST /admin/reload` on the
+/// admin listener when there is one, reload the bundle and the IP databases and swap each in
+/// atomically; one that fails to load leaves the current one serving.
+pub async fn serve(state: AppState, listen: SocketAddr, reload: Reloadable, limits: server::Limits, admin: Option<AdminListen>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
+    if let Some(a) = admin {
+        let admin_listener = tokio::net::TcpListener::bind(a.listen).await?;
+        tracing::info!(addr = %admin_listener.local_addr()?, "admin listener");
+        let app = admin::router(state.clone(), reload.clone(), a.token);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin_listener, app).await {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        });
+    }
     {
         let s = state.snapshot.load();
         tracing::info!(addr = %local, source = %s.source, version = %s.version(), points = s.len(), "serving");
@@ -236,15 +257,25 @@ pub async fn serve(state: AppState, listen: SocketAddr, reload: Reloadable, limi
     Ok(())
 }
 
-async fn reload_all(st: &AppState, what: &Reloadable) {
+/// Loads again what `what` names and swaps in each part that loads; returns why the others were
+/// refused (they keep serving the previous version). Logs the outcome, never request data.
+async fn reload_all(st: &AppState, what: &Reloadable) -> Vec<String> {
+    let mut refused = Vec::new();
     if let Some(dir) = what.bundle.clone() {
         match tokio::task::spawn_blocking(move || Snapshot::load(&dir)).await {
             Ok(Ok(s)) => {
                 tracing::info!(version = %s.version(), points = s.len(), "bundle reloaded");
                 st.snapshot.store(Arc::new(s));
+                st.loaded_at.store(Arc::new(chrono::Utc::now()));
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "reload failed; still serving the previous bundle"),
-            Err(e) => tracing::error!(error = %e, "reload task failed"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reload failed; still serving the previous bundle");
+                refused.push(format!("bundle refused, the previous one still serves: {e}"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload task failed");
+                refused.push(format!("bundle reload failed: {e}"));
+            }
         }
     }
     if !what.geoip.is_empty() {
@@ -254,10 +285,17 @@ async fn reload_all(st: &AppState, what: &Reloadable) {
                 tracing::info!(databases = g.describe().len(), "IP databases reloaded");
                 st.geoip.store(Arc::new(g));
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "IP database reload failed; still using the previous ones"),
-            Err(e) => tracing::error!(error = %e, "reload task failed"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "IP database reload failed; still using the previous ones");
+                refused.push(format!("IP databases refused, the previous ones still serve: {e}"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload task failed");
+                refused.push(format!("IP database reload failed: {e}"));
+            }
         }
     }
+    refused
 }
 
 async fn shutdown() {

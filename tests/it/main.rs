@@ -1,5 +1,6 @@
 //! All integration tests, in one binary (faster to build and run than one binary per file).
 
+mod admin;
 mod api;
 mod bounds;
 mod build;
