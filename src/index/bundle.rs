@@ -9,9 +9,13 @@
 //!   language table: what the R-tree is rebuilt from without parsing any JSON;
 //! - `text/` — the tantivy index, joined to the desks by ordinal.
 //!
-//! A bundle is written into a temporary sibling directory and renamed into place only when
-//! complete, so a reader never sees half of one. Loading checks the format version, the hashes and
-//! the counts before anything is served.
+//! A bundle is written into a temporary sibling directory, synced, and swapped into place only
+//! when complete, by one atomic exchange of the two directory entries (`renameat2` with
+//! `RENAME_EXCHANGE`), so `DIR` always names a whole bundle: the old one, then the new one. A
+//! build killed at any moment leaves the previous bundle intact; the next build of the same
+//! `DIR` (holding `.DIR.lock` while it runs, so two builds never interleave) removes what it left
+//! behind.
+//! Loading checks the format version, the hashes and the counts before anything is served.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -409,6 +413,7 @@ pub fn write(
     };
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("bundle");
+    let _lock = lock_and_clean(&parent, name)?;
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent).map_err(io(&parent))?;
 
     spatial_order(&mut points);
@@ -437,18 +442,91 @@ pub fn write(
     mf.write_all(b"\n").map_err(io(&mpath))?;
     mf.sync_all().map_err(io(&mpath))?;
 
-    // Swap into place: the old bundle (if any) moves aside, the new one takes its name.
+    sync_dir(tmp.path())?;
+    sync_dir(&tdir)?;
+    // Swap into place.
     let tmp_path = tmp.keep();
     if out.exists() {
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        std::fs::rename(out, &old).map_err(io(out))?;
-        if let Err(e) = std::fs::rename(&tmp_path, out) {
-            let _ = std::fs::rename(&old, out);
-            return Err(BundleError::Io { path: out.to_path_buf(), source: e });
-        }
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        swap(&tmp_path, out)?;
+        // `tmp_path` now holds the old bundle.
+        std::fs::remove_dir_all(&tmp_path).map_err(io(&tmp_path))?;
     } else {
         std::fs::rename(&tmp_path, out).map_err(io(out))?;
     }
+    sync_dir(&parent)?;
     Ok(manifest)
+}
+
+/// The lock a build holds on its bundle's name: `.NAME.lock` beside it, removed when the build
+/// ends (ended or failed; a killed build leaves it, unlocked, and the next one takes it over).
+struct BuildLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for BuildLock {
+    fn drop(&mut self) {
+        // Still holding the lock: a build waiting on this file sees it unlinked and starts over.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Takes `.NAME.lock` in `parent` (waiting while another build of the same bundle holds it), then
+/// removes what builds of `NAME` killed earlier left behind: `.NAME.tmp-*` and `.NAME.old-*`.
+fn lock_and_clean(parent: &Path, name: &str) -> Result<BuildLock, BundleError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = parent.join(format!(".{name}.lock"));
+    let file = loop {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            tracing::warn!(bundle = %parent.join(name).display(), "waiting for another build of this bundle to finish");
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| io(&path)(e.into()))?;
+        }
+        // The lock counts only if the file is still the one at `path` (the build that held it
+        // removes it when it ends).
+        let held = file.metadata().map_err(io(&path))?;
+        match std::fs::metadata(&path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => break file,
+            _ => continue,
+        }
+    };
+    let lock = BuildLock { path, _file: file };
+    for entry in std::fs::read_dir(parent).map_err(io(parent))? {
+        let entry = entry.map_err(io(parent))?;
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        if file.starts_with(&format!(".{name}.tmp-")) || file.starts_with(&format!(".{name}.old-")) {
+            let p = entry.path();
+            tracing::warn!(path = %p.display(), "removing what an interrupted build left behind");
+            let gone = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            gone.map_err(io(&p))?;
+        }
+    }
+    Ok(lock)
+}
+
+/// Exchanges the directory entries `new` and `out` in one step, so `out` is never missing. Where
+/// the system cannot exchange, `out` moves aside and `new` takes its name (a moment without
+/// `out`, which a reader retries).
+fn swap(new: &Path, out: &Path) -> Result<(), BundleError> {
+    #[cfg(target_os = "linux")]
+    match rustix::fs::renameat_with(rustix::fs::CWD, new, rustix::fs::CWD, out, rustix::fs::RenameFlags::EXCHANGE) {
+        Ok(()) => return Ok(()),
+        // Filesystems without the exchange answer EINVAL; old kernels ENOSYS.
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+        Err(e) => return Err(BundleError::Io { path: out.to_path_buf(), source: e.into() }),
+    }
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("bundle");
+    let aside = out.with_file_name(format!(".{name}.old-{}", std::process::id()));
+    std::fs::rename(out, &aside).map_err(io(out))?;
+    if let Err(e) = std::fs::rename(new, out) {
+        let _ = std::fs::rename(&aside, out);
+        return Err(BundleError::Io { path: out.to_path_buf(), source: e });
+    }
+    std::fs::rename(&aside, new).map_err(io(new))
+}
+
+/// Makes a directory's entries durable (its new files and renames survive a power cut).
+fn sync_dir(dir: &Path) -> Result<(), BundleError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }

@@ -156,3 +156,77 @@ fn synth_is_deterministic_and_builds() {
     let ti = s.manifest.counts.languages["ti"] as f64 / 2000.0;
     assert!((0.045..0.08).contains(&ti), "ti share {ti}");
 }
+
+/// Builds killed with SIGKILL at several moments never leave `DIR` missing or half-written: it
+/// always loads, as the previous bundle (or the new one, once swapped in); what they leave behind
+/// is never taken for a bundle and is removed by the next build; and the swap itself never lets
+/// `DIR` disappear. `SPORTELLO_KILL_TEST_DESKS` sets the size of the killed build (default
+/// 10,000; 100,000 runs the same way, only slower).
+#[test]
+fn regression_a_killed_build_leaves_the_previous_bundle_whole() {
+    let count: usize = std::env::var("SPORTELLO_KILL_TEST_DESKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let work = tempfile::tempdir().unwrap();
+    let synth = work.path().join("synth.geojson");
+    assert!(Command::new(BIN).args(["synth", "--count", &count.to_string(), "--seed", "5", "--out", synth.to_str().unwrap()]).status().unwrap().success());
+    let sample = root().join("data/sample.geojson");
+    let dir = work.path().join("out");
+    let bundle = dir.join("current");
+    assert!(build(&root(), &["--input", sample.to_str().unwrap(), "--out", bundle.to_str().unwrap()]).status.success());
+    let previous = Snapshot::load(&bundle).unwrap().version().to_string();
+
+    // How long a whole build takes here, to kill the others at fractions of it.
+    let timing = work.path().join("timing");
+    let start = std::time::Instant::now();
+    assert!(build(&root(), &["--input", synth.to_str().unwrap(), "--out", timing.to_str().unwrap()]).status.success());
+    let whole = start.elapsed();
+    let new = Snapshot::load(&timing).unwrap().version().to_string();
+    std::fs::remove_dir_all(&timing).unwrap();
+
+    let mut killed_before_swap = 0;
+    for fraction in [0.1, 0.4, 0.7, 0.95] {
+        let mut child = Command::new(BIN)
+            .args(["build", "--input", synth.to_str().unwrap(), "--out", bundle.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole.mul_f64(fraction));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let s = Snapshot::load(&bundle).unwrap_or_else(|e| panic!("killed at {fraction}: {e}"));
+        let v = s.version();
+        assert!(v == previous || v == new, "killed at {fraction}: version {v}");
+        if v == previous {
+            killed_before_swap += 1;
+        }
+        // What a killed build leaves is never taken for a bundle.
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p != bundle && p.is_dir() {
+                assert!(Snapshot::load(&p).is_err(), "{} loads", p.display());
+            }
+        }
+    }
+    assert!(killed_before_swap >= 2, "most kills landed before the swap ({killed_before_swap} of 4)");
+
+    // The next build cleans up; while it swaps, `DIR` never disappears.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = {
+        let (stop, manifest) = (stop.clone(), bundle.join("manifest.json"));
+        std::thread::spawn(move || {
+            let mut missing = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if !manifest.is_file() {
+                    missing += 1;
+                }
+            }
+            missing
+        })
+    };
+    let res = build(&root(), &["--input", synth.to_str().unwrap(), "--out", bundle.to_str().unwrap()]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert_eq!(watch.join().unwrap(), 0, "DIR was missing during the swap");
+    assert_eq!(Snapshot::load(&bundle).unwrap().version(), new);
+    let left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(left, vec!["current".to_string()], "leftovers after the next build");
+}
