@@ -144,6 +144,14 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     from_bundle(&s, b.to_string().into_bytes(), JSON)
 }
 
+/// Prometheus metrics (text format).
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    let text = st.metrics.render(&st.snapshot.load());
+    let mut res = (StatusCode::OK, text).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    res
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see the README for the API".into())
 }

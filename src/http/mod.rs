@@ -7,6 +7,7 @@ pub mod body;
 pub mod error;
 mod handlers;
 pub mod limit;
+pub mod metrics;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub cors_origins: Option<Arc<Vec<HeaderValue>>>,
     /// When the snapshot served was swapped in.
     pub loaded_at: Arc<ArcSwap<chrono::DateTime<chrono::Utc>>>,
+    /// What `/metrics` exposes.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
             rate_limit: None,
             cors_origins: None,
             loaded_at: Arc::new(ArcSwap::from_pointee(chrono::Utc::now())),
+            metrics: Arc::new(metrics::Metrics::default()),
         }
     }
 
@@ -104,31 +108,32 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/locate", get(handlers::locate))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(middleware::from_fn(privacy_headers))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state, observe))
         .layer(CompressionLayer::new())
         .layer(cors)
 }
 
-/// Logs method, route template, status and latency — never the query string, the concrete path
-/// (ids aside, it may carry search words), headers or the client's address.
-async fn log_request(req: Request, next: Next) -> Response {
-    if !tracing::enabled!(target: "sportello::access", tracing::Level::INFO) {
-        return next.run(req).await;
-    }
+/// Counts the request in the metrics and logs method, route template, status and latency —
+/// never the query string, the concrete path (ids aside, it may carry search words), headers or
+/// the client's address.
+async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "(unmatched)".into());
+    let route = metrics::route_index(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
     let start = Instant::now();
     let res = next.run(req).await;
+    let elapsed = start.elapsed();
+    st.metrics.request(route, res.status().as_u16(), elapsed.as_secs_f64());
     tracing::info!(
         target: "sportello::access",
         method = %method,
-        route = %route,
+        route = metrics::ROUTES[route],
         status = res.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
         "request"
     );
     res
@@ -140,7 +145,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let Some(limiter) = st.rate_limit.as_deref() else { return next.run(req).await };
     let path = req.uri().path();
-    if path == "/healthz" || path == "/readyz" {
+    if path == "/healthz" || path == "/readyz" || path == "/metrics" {
         return next.run(req).await;
     }
     let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
@@ -154,6 +159,7 @@ async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Res
     match limiter.check(client) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
+            st.metrics.rate_limited.inc();
             let secs = limit::retry_after_secs(wait);
             let detail = format!("too many requests from this address; try again in {secs} s");
             let mut res = error::problem(StatusCode::TOO_MANY_REQUESTS, "Too many requests", &detail, None);
@@ -253,7 +259,8 @@ pub async fn serve(state: AppState, listen: SocketAddr, reload: Reloadable, limi
             }
         });
     }
-    server::run(listener, router(state), limits, shutdown()).await;
+    let shed = state.metrics.shed.clone();
+    server::run(listener, router(state), limits, shed, shutdown()).await;
     Ok(())
 }
 
@@ -295,6 +302,7 @@ async fn reload_all(st: &AppState, what: &Reloadable) -> Vec<String> {
             }
         }
     }
+    st.metrics.reload(refused.is_empty());
     refused
 }
 

@@ -46,7 +46,8 @@ const SHED_BODY: &str = r#"{"type":"about:blank","title":"Busy","status":503,"de
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then lets open requests
 /// finish (for at most 10 seconds).
-pub async fn run(listener: TcpListener, app: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+/// Connections shed at the cap are counted in `shed`.
+pub async fn run(listener: TcpListener, app: Router, limits: Limits, shed_count: prometheus_client::metrics::counter::Counter, shutdown: impl Future<Output = ()>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -83,6 +84,7 @@ pub async fn run(listener: TcpListener, app: Router, limits: Limits, shutdown: i
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::debug!(target: "sportello::shed", "connection limit reached; shedding a connection");
+            shed_count.inc();
             tokio::spawn(shed(stream));
             continue;
         };

@@ -6,6 +6,7 @@ mod bounds;
 mod build;
 mod cors;
 mod locate;
+mod metrics;
 mod nearest;
 mod privacy;
 mod rate_limit;
