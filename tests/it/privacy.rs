@@ -32,3 +32,24 @@ async fn no_location_search_text_or_ip_in_logs() {
         assert!(!line.contains("127.0.0.1"), "client address in access log: {line}");
     }
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_without_request_data() {
+    let server = Server::start(&["--log-format", "json"], &[("RUST_LOG", "debug")]).await;
+    let c = reqwest::Client::new();
+    c.get(format!("{}/api/v1/search?q=parolasegreta&lat=45.123456&lon=9.876543", server.base)).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = server.stop();
+    let mut access = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["target"] == "sportello::access" && v["fields"]["route"] == "/api/v1/search" {
+            access += 1;
+            assert_eq!(v["fields"]["status"], 200, "{line}");
+        }
+    }
+    assert!(access >= 1, "no access log line:\n{logs}");
+    for secret in ["parolasegreta", "45.123456", "9.876543"] {
+        assert!(!logs.contains(secret), "`{secret}` in the logs:\n{logs}");
+    }
+}
