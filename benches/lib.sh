@@ -182,7 +182,8 @@ busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $9; exit }' /proc/stat; }
 tree_ticks() {
   [[ $# -gt 0 ]] || { echo 0; return; }
   # Drop "(comm) " (it may hold spaces); then $1 pid, $3 ppid, $13..$16 utime stime cutime cstime.
-  cat /proc/[0-9]*/stat 2>/dev/null | sed 's/ (.*) / /' | awk -v pids=" $* " '
+  # A process may end between the glob and the read: cat then fails, which must not end the run.
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | sed 's/ (.*) / /' | awk -v pids=" $* " '
     index(pids, " " $1 " ") || index(pids, " " $3 " ") { total += $13 + $14 + $15 + $16 }
     END { print total + 0 }'
 }

@@ -8,6 +8,7 @@ pub mod http;
 pub mod index;
 pub mod ingest;
 pub mod locate;
+pub mod logging;
 pub mod model;
 pub mod query;
 pub mod synth;

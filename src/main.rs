@@ -30,17 +30,23 @@ enum LogFormat {
     Json,
 }
 
-/// Sets up logging to standard error, written by a background thread so a request never waits
-/// for the terminal or the log collector (under a flood, lines beyond a 128k-line buffer are
-/// dropped rather than slowing answers). The guard flushes what is buffered when dropped.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(std::io::stderr());
+/// Sets up logging to standard error, written off the request path by a background thread
+/// (see [`sportello::logging`]). The guard writes out what is buffered when dropped.
+fn init_logging(format: LogFormat) -> sportello::logging::FlushGuard {
+    let (writer, guard) = sportello::logging::batched(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
-        LogFormat::Json => builder.json().with_current_span(false).init(),
-    }
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone());
+    let format = match format {
+        LogFormat::Text => {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+            sportello::logging::Format::Text
+        }
+        LogFormat::Json => {
+            builder.json().with_current_span(false).init();
+            sportello::logging::Format::Json
+        }
+    };
+    sportello::logging::install_access_log(writer, format);
     guard
 }
 

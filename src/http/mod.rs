@@ -128,14 +128,10 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
     let res = next.run(req).await;
     let elapsed = start.elapsed();
     st.metrics.request(route, res.status().as_u16(), elapsed.as_secs_f64());
-    tracing::info!(
-        target: "sportello::access",
-        method = %method,
-        route = metrics::ROUTES[route],
-        status = res.status().as_u16(),
-        micros = elapsed.as_micros() as u64,
-        "request"
-    );
+    // An extension method is any token a client likes, so it is logged only as "OTHER".
+    let known = [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS, Method::PATCH];
+    let method = if known.contains(&method) { method.as_str() } else { "OTHER" };
+    crate::logging::access(method, metrics::ROUTES[route], res.status().as_u16(), elapsed.as_micros() as u64);
     res
 }
 
