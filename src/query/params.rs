@@ -391,15 +391,13 @@ pub fn no_params(raw: Option<&str>) -> Result<(), ParamError> {
 /// The list page (`/list`): a position from `lat`/`lon` or a town name (`place`, looked up by the
 /// query, so a name that matches nothing is an answer, not an error; when both are given the
 /// name wins, as the form keeps the position it was opened with), optional free text `q`, the
-/// filters `lang` and `domain`, and the page's language `ui` (any value: the page falls back to
-/// the browser's languages when it is not one it is written in). Public desks only.
+/// filters `lang` and `domain`. `ui`, the page's language, is accepted and left to the page (any
+/// value: it falls back to the browser's languages). Public desks only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListRequest {
     pub place: Option<String>,
     pub at: Option<GeoPoint>,
     pub q: Option<String>,
-    /// The `ui` parameter as given (trimmed, at most a few characters are ever compared).
-    pub ui: Option<String>,
     pub filters: Filters,
 }
 
@@ -415,8 +413,7 @@ impl ListRequest {
         {
             return Err(err("q", format!("longer than {MAX_QUERY_CHARS} characters")));
         }
-        let ui = p.get("ui").map(|u| shown(u.trim()));
-        Ok(ListRequest { place, at, q, ui, filters: p.filters()? })
+        Ok(ListRequest { place, at, q, filters: p.filters()? })
     }
 
     /// Whether anything was asked at all (a bare `/list` shows only the form).

@@ -71,7 +71,7 @@ try {
     const mirrored = dir === 'rtl' ? box.x + box.width > 300 : box.x < 60;
     check(mirrored, `${ui}: layout starts on the ${dir === 'rtl' ? 'right' : 'left'}`);
     const shot = resolve(artifacts, `list-360-${dir}.png`);
-    await page.screenshot({ path: shot, fullPage: false });
+    await page.screenshot({ path: shot, fullPage: true });
     console.log(`     screenshot ${shot}`);
     check(outside.length === 0, `${ui}: nothing fetched from another origin (${outside.join(', ')})`);
     await page.close();

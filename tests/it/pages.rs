@@ -361,10 +361,14 @@ async fn a_full_list_page_weighs_at_most_30_kb_compressed() {
 
 #[tokio::test]
 async fn a_real_server_serves_the_pages_over_loopback() {
-    let server = Server::start(&[], &[("RUST_LOG", "warn")]).await;
+    // At the most verbose logging, so the log can be searched for what was asked.
+    let server = Server::start(&[], &[("RUST_LOG", "trace")]).await;
     // Decompressed by hand, to see what was sent.
     let client = reqwest::Client::builder().no_gzip().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = client.get(format!("{}/list?place=Pordenone&lang=ar&ui=ar", server.base)).header("accept-encoding", "gzip").send().await.unwrap();
+    let searched = client.get(format!("{}/list?q=ricongiungimento&lat=45.9564&lon=12.6615&ui=it", server.base)).send().await.unwrap();
+    assert_eq!(searched.status(), 200);
+    assert!(searched.headers()["cache-control"] == "no-store");
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-encoding"], "gzip");
     assert!(res.headers().get("set-cookie").is_none());
@@ -380,4 +384,9 @@ async fn a_real_server_serves_the_pages_over_loopback() {
     assert_eq!(root.status(), 303);
     let css = client.get(format!("{}/assets/pages.css", server.base)).send().await.unwrap();
     assert_eq!(css.status(), 200);
+    let log = server.stop();
+    assert!(log.contains("/list"), "the access log names the route");
+    for secret in ["Pordenone", "ricongiungimento", "45.9564", "12.6615"] {
+        assert!(!log.contains(secret), "the log holds `{secret}`");
+    }
 }
