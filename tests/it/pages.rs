@@ -117,6 +117,7 @@ async fn every_language_renders_the_list_and_a_desk_page_in_its_own_strings_and_
             assert!(!page.contains(&esc(&english.s.intro)), "{}: English intro on the page", u.code);
         }
         assert_eq!(desk_ids(&page).len(), 10, "{}", u.code);
+        assert!(page.contains(&format!("<a href=\"#results-title\">{}</a>", esc(&u.s.results_found))), "{}: a link down to the desks", u.code);
         // The domain labels come from the taxonomy, in this language.
         let label = Taxonomy::embedded().label(sportello::model::Domain::FamilyReunification, &u.code);
         assert!(page.contains(&esc(label)), "{}: taxonomy label", u.code);

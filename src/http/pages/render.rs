@@ -459,6 +459,8 @@ pub fn list_page(ui: &Ui, catalog: &Catalog, tax: &Taxonomy, echo: &Echo, proble
     let main = html! {
         h1 { (ui.s.page_title) }
         p class="sp-lead" { (ui.s.intro) }
+        // On a phone the desks start below the form: one tap takes the reader there.
+        @if found.is_some_and(|r| !r.desks.is_empty()) { p class="sp-jump" { a href="#results-title" { (ui.s.results_found) } } }
         @if let Some(p) = problem { (error_summary(ui, p)) }
         (form(ui, catalog, tax, echo, problem))
         @if let Some(r) = found { (results(ui, tax, r)) }
