@@ -78,3 +78,34 @@ impl IntoResponse for ApiError {
         }
     }
 }
+
+/// How an HTML page turned out; [`page`] gives it its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStatus {
+    Ok,
+    /// A parameter could not be read, or a place name matched no town: the form is shown again
+    /// with the message.
+    BadInput,
+    NotFound,
+    /// Too much work queued: try again shortly.
+    Busy,
+    /// The failure has been logged by the caller, without request data.
+    Internal,
+}
+
+/// An HTML page answer with the status for `kind`.
+pub fn page(kind: PageStatus, html: String) -> Response {
+    let status = match kind {
+        PageStatus::Ok => StatusCode::OK,
+        PageStatus::BadInput => StatusCode::BAD_REQUEST,
+        PageStatus::NotFound => StatusCode::NOT_FOUND,
+        PageStatus::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        PageStatus::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut res = (status, html).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if kind == PageStatus::Busy {
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    res
+}

@@ -47,6 +47,10 @@ pub const ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
     "/metrics",
+    "/",
+    "/list",
+    "/d/{id}",
+    "/assets/pages.css",
     "(unmatched)",
 ];
 

@@ -8,6 +8,7 @@ pub mod error;
 mod handlers;
 pub mod limit;
 pub mod metrics;
+pub mod pages;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -109,6 +110,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
+        .route("/", get(pages::root))
+        .route("/list", get(pages::list))
+        .route("/d/{id}", get(pages::desk))
+        .route("/assets/pages.css", get(pages::css))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone())
@@ -171,7 +176,7 @@ async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Res
 /// referrer leaves the widget.
 async fn privacy_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let shared = path == "/api/v1/domains" || path.starts_with("/api/v1/points/");
+    let shared = path == "/api/v1/domains" || path.starts_with("/api/v1/points/") || path.starts_with("/d/") || path.starts_with("/assets/");
     let mut res = next.run(req).await;
     let cacheable = shared && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED);
     let h = res.headers_mut();
@@ -179,8 +184,11 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
     h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
     h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
-    // Every answer so far is data, never a page: nothing in it may run, load or be framed.
-    h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    // Answers are data, never pages: nothing in them may run, load or be framed. HTML pages
+    // bring their own policy (see `pages::PAGE_CSP`).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    }
     res
 }
 

@@ -2,6 +2,7 @@
 //! against a [`Snapshot`]. Pure and synchronous: no HTTP or async types, so they are unit-testable
 //! and reusable by the CLI. Every filter applies before `k` or `limit`.
 
+pub mod list;
 pub mod locate;
 pub mod open;
 pub mod params;
@@ -16,7 +17,8 @@ use crate::index::spatial::{Entry, Filter};
 use crate::index::text::Facets;
 use crate::model::Domain;
 pub use locate::{locate_ip, locate_place};
-pub use params::{DomainsRequest, Filters, LocateRequest, NearestRequest, ParamError, SearchRequest, ViewportRequest};
+pub use list::{LIST_DESKS, ListAnswer, ShownDesk};
+pub use params::{DomainsRequest, Filters, ListRequest, LocateRequest, NearestRequest, ParamError, SearchRequest, ViewportRequest};
 pub use search::{DISTANCE_HALF_KM, FacetScope, NEED_SHARE, SearchAnswer, search};
 pub use viewport::{Viewport, viewport};
 

@@ -387,3 +387,37 @@ impl LocateRequest {
 pub fn no_params(raw: Option<&str>) -> Result<(), ParamError> {
     Params::parse(raw, &[]).map(|_| ())
 }
+
+/// The list page (`/list`): a position from `lat`/`lon` or a town name (`place`, looked up by the
+/// query, so a name that matches nothing is an answer, not an error; when both are given the
+/// name wins, as the form keeps the position it was opened with), optional free text `q`, the
+/// filters `lang` and `domain`. `ui`, the page's language, is accepted and left to the page (any
+/// value: it falls back to the browser's languages). Public desks only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRequest {
+    pub place: Option<String>,
+    pub at: Option<GeoPoint>,
+    pub q: Option<String>,
+    pub filters: Filters,
+}
+
+impl ListRequest {
+    pub fn from_query(raw: Option<&str>) -> Result<Self, ParamError> {
+        let p = Params::parse(raw, &["place", "lat", "lon", "q", "lang", "domain", "ui"])?;
+        let place = p.place_text()?;
+        // A town typed into the form wins over the position the page was opened with.
+        let at = if place.is_some() { None } else { p.position(false)? };
+        let q = p.get("q").map(|q| q.trim().to_string());
+        if let Some(q) = &q
+            && q.chars().count() > MAX_QUERY_CHARS
+        {
+            return Err(err("q", format!("longer than {MAX_QUERY_CHARS} characters")));
+        }
+        Ok(ListRequest { place, at, q, filters: p.filters()? })
+    }
+
+    /// Whether anything was asked at all (a bare `/list` shows only the form).
+    pub fn is_empty(&self) -> bool {
+        self.place.is_none() && self.at.is_none() && self.q.is_none() && self.filters.langs.is_empty() && self.filters.domains.is_empty()
+    }
+}

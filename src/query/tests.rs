@@ -75,3 +75,24 @@ fn open_now_filters_before_k() {
     req.filters.open_now = false;
     assert_eq!(ids(nearest(&s, &req, now))[0], "closed-near");
 }
+
+#[test]
+fn todays_hours_are_the_desks_local_day() {
+    let d = desk("milan", 45.46, 9.19, "IT", Some("Mo-Fr 09:00-13:00; Tu,Th 09:00-13:00,14:30-17:30; PH off"), None);
+    // Tuesday 24 November 2026, 23:30 UTC is already Wednesday 00:30 in Milan: Wednesday's hours.
+    let late = Utc.with_ymd_and_hms(2026, 11, 24, 23, 30, 0).unwrap();
+    let t = open::today(&d, late);
+    assert_eq!(t.open_now, Some(false));
+    assert_eq!(t.hours, vec![("09:00".to_string(), "13:00".to_string())]);
+    // Tuesday 15:00 in Milan: open, two intervals.
+    let tue = Utc.with_ymd_and_hms(2026, 11, 24, 14, 0, 0).unwrap();
+    let t = open::today(&d, tue);
+    assert_eq!(t.open_now, Some(true));
+    assert_eq!(t.hours, vec![("09:00".into(), "13:00".into()), ("14:30".into(), "17:30".into())]);
+    // Christmas: closed all day.
+    let xmas = Utc.with_ymd_and_hms(2026, 12, 25, 10, 0, 0).unwrap();
+    assert_eq!(open::today(&d, xmas), open::Today { open_now: Some(false), hours: vec![] });
+    // Always open ends at midnight; no hours at all: unknown.
+    assert_eq!(open::today(&desk("a", 45.46, 9.19, "IT", Some("24/7"), None), tue).hours, vec![("00:00".into(), "24:00".into())]);
+    assert_eq!(open::today(&desk("n", 45.46, 9.19, "IT", None, None), tue).open_now, None);
+}

@@ -8,6 +8,7 @@ mod cors;
 mod locate;
 mod metrics;
 mod nearest;
+mod pages;
 mod privacy;
 mod rate_limit;
 mod relevance;

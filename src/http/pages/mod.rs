@@ -1,0 +1,119 @@
+//! The server-rendered pages that work without JavaScript: `/list` (the nearest desks, with a
+//! form), `/d/{id}` (a desk's shareable page) and their stylesheet, in the 30 interface languages.
+//! Handlers parse, call one query function (`query::list::list` or `query::list::desk`, which use
+//! the API's own ranking) and render; statuses come from `http/error.rs`.
+
+pub mod i18n;
+pub mod render;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::AppState;
+use super::error::{PageStatus, page};
+use super::handlers::BUNDLE_VERSION;
+use crate::index::Snapshot;
+use crate::model::Taxonomy;
+use crate::query::{self, ListAnswer, ListRequest, params};
+use i18n::{Catalog, Ui};
+use render::{Echo, Problem, Results};
+
+/// The pages' Content-Security-Policy: only our own stylesheet loads, nothing runs, forms go
+/// only to us, and no other site may frame the pages (a partner that frames the list page will
+/// need its origin added here).
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// How long a text search on the list page may wait for a free slot.
+const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn accept_language(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+}
+
+/// A rendered page with its headers: its own policy, the language negotiation it varies on and,
+/// when data was read, the bundle version.
+fn answer(kind: PageStatus, html: String, s: Option<&Snapshot>) -> Response {
+    let mut res = page(kind, html);
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    h.insert(header::VARY, HeaderValue::from_static("accept-language"));
+    if let Some(v) = s.and_then(|s| HeaderValue::from_str(s.version()).ok()) {
+        h.insert(BUNDLE_VERSION, v);
+    }
+    res
+}
+
+/// `GET /list`: the form, and the desks nearest to a place or position (or matching text).
+pub async fn list(State(st): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let catalog = Catalog::embedded();
+    let tax = Taxonomy::embedded();
+    let echo = Echo::from_query(raw.as_deref());
+    let ui: &Ui = catalog.choose(Some(echo.ui.as_str()), accept_language(&headers));
+    let render = |problem: Option<&Problem>, found: Option<&Results>| render::list_page(ui, catalog, tax, &echo, problem, found);
+    let req = match ListRequest::from_query(raw.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return answer(PageStatus::BadInput, render(Some(&Problem::from_param(&e)), None), None),
+    };
+    let s = st.snapshot.load_full();
+    let now = chrono::Utc::now();
+    let found = if query::list::searches(&req) {
+        let Ok(Ok(slot)) = tokio::time::timeout(SEARCH_WAIT, st.search_slots.clone().acquire_owned()).await else {
+            return answer(PageStatus::Busy, render(Some(&Problem::Busy), None), None);
+        };
+        let (snap, code) = (s.clone(), ui.code.clone());
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            query::list::list(&snap, &req, &code, now)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    } else {
+        query::list::list(&s, &req, &ui.code, now).map_err(|e| e.to_string())
+    };
+    match found {
+        Err(reason) => {
+            tracing::error!(%reason, "list page failed");
+            answer(PageStatus::Internal, render(Some(&Problem::Internal), None), None)
+        }
+        Ok(ListAnswer::Form) => answer(PageStatus::Ok, render(None, None), Some(&s)),
+        Ok(ListAnswer::PlaceNotFound(text)) => answer(PageStatus::BadInput, render(Some(&Problem::PlaceNotFound(text)), None), Some(&s)),
+        Ok(ListAnswer::Desks { desks, place, understood }) => {
+            let positioned = place.is_some() || !echo.lat.is_empty();
+            let r = Results { desks: &desks, place: place.as_ref(), positioned, understood: &understood };
+            answer(PageStatus::Ok, render(None, Some(&r)), Some(&s))
+        }
+    }
+}
+
+/// `GET /d/{id}?ui=`: one desk's page, with its Open Graph preview.
+pub async fn desk(State(st): State<AppState>, Path(id): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let catalog = Catalog::embedded();
+    let echo = Echo::from_query(raw.as_deref());
+    let ui = catalog.choose(Some(echo.ui.as_str()), accept_language(&headers));
+    let here = |code: &str| format!("/list?ui={code}");
+    if let Err(e) = params::Params::parse(raw.as_deref(), &["ui"]) {
+        return answer(PageStatus::BadInput, render::message_page(ui, catalog, Some(&Problem::Param(e.name)), &here), None);
+    }
+    let s = st.snapshot.load();
+    match query::list::desk(&s, &id, chrono::Utc::now()) {
+        Some(d) => answer(PageStatus::Ok, render::desk_page(ui, catalog, Taxonomy::embedded(), &d), Some(&s)),
+        None => answer(PageStatus::NotFound, render::message_page(ui, catalog, None, &here), Some(&s)),
+    }
+}
+
+/// `GET /assets/pages.css`.
+pub async fn css() -> Response {
+    let mut res = render::CSS.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    res
+}
+
+/// `GET /`: the list page, until the widget's demo page exists (`/` will lead there).
+pub async fn root(RawQuery(raw): RawQuery) -> Redirect {
+    match raw.filter(|q| !q.is_empty()) {
+        Some(q) => Redirect::to(&format!("/list?{q}")),
+        None => Redirect::to("/list"),
+    }
+}
