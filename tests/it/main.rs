@@ -11,6 +11,7 @@ mod nearest;
 mod privacy;
 mod rate_limit;
 mod relevance;
+mod rolling;
 mod search;
 mod slow_clients;
 mod support;

@@ -1,0 +1,294 @@
+//! A rolling bundle upgrade behind nginx: two real `sportello serve` replicas behind Debian's
+//! nginx (configured with `deploy/nginx/sportello-proxy.conf`, on loopback) are replaced, one
+//! after the other, by replicas serving a new bundle while a load generator sends mixed
+//! requests. No request may fail (no non-2xx answer, no transport error), and afterwards every
+//! answer names the new bundle's version. This is the procedure the README documents: start the
+//! replacement in the replica's other slot, wait for `/readyz`, SIGTERM the old one, wait for it
+//! to exit after draining.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::free_port;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sportello");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The nginx binary, or a failure that says how to install it: this test never skips.
+fn nginx() -> PathBuf {
+    let found = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.is_file());
+    found.unwrap_or_else(|| panic!("nginx is missing: `apt-get install -y nginx` (scripts/test installs it); tests/it/rolling.rs needs it"))
+}
+
+fn build(inputs: &[&Path], out: &Path) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("build").arg("--out").arg(out).arg("--input").args(inputs);
+    let res = cmd.output().unwrap();
+    assert!(res.status.success(), "build failed: {}", String::from_utf8_lossy(&res.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    manifest["content_hash"].as_str().unwrap()[..12].to_string()
+}
+
+/// Whether this process runs as root (nginx then needs a `user` for its workers).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+}
+
+fn term(pid: u32) {
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success(), "kill -TERM {pid}");
+}
+
+/// A process killed (SIGTERM, then SIGKILL) when dropped, so a failing test leaves none behind.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Proc {
+        let err = std::fs::File::create(&log).unwrap();
+        let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).spawn().unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        Proc { name: name.to_string(), child, log }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `url` answers 200; fails if the process exits first or after 60 s.
+    async fn wait_ready(&mut self, url: &str) {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = client.get(url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{} exited ({status}) before it was ready:\n{}", self.name, self.logs());
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "{} not ready after 60 s:\n{}", self.name, self.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit (at most `limit`).
+    async fn terminate(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        term(self.child.id());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, start.elapsed());
+            }
+            assert!(start.elapsed() < limit, "{} still running {limit:?} after SIGTERM:\n{}", self.name, self.logs());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            let start = Instant::now();
+            while self.child.try_wait().ok().flatten().is_none() && start.elapsed() < Duration::from_secs(3) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn replica(name: &str, bundle: &Path, port: u16, dir: &Path) -> Proc {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--bundle")
+        .arg(bundle)
+        // Every request comes from nginx on loopback: one client, which the per-client limit
+        // would throttle. (In production: --trusted-proxy with nginx's address instead.)
+        .args(["--rate-limit", "0"])
+        .env("RUST_LOG", "warn");
+    Proc::spawn(name, &mut cmd, dir.join(format!("{name}.log")))
+}
+
+/// nginx in the foreground with the shipped proxy settings, an upstream of the four slots, no
+/// access log, everything it writes in `dir`.
+fn nginx_conf(dir: &Path, listen: u16, slots: &[u16]) -> String {
+    let servers: String = slots.iter().map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;\n")).collect();
+    let user = if is_root() { "user nobody nogroup;\n" } else { "" };
+    let d = dir.display();
+    let proxy = Path::new(ROOT).join("deploy/nginx/sportello-proxy.conf");
+    let proxy = proxy.display();
+    format!(
+        "daemon off;\n{user}worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log warn;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n    access_log off;\n\
+         \x20   client_body_temp_path {d}/client_body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n\
+         \x20   uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
+         \x20   upstream sportello {{\n{servers}        keepalive 32;\n        keepalive_timeout 5s;\n    }}\n\
+         \x20   server {{\n        listen 127.0.0.1:{listen};\n        access_log off;\n        location / {{\n            include {proxy};\n        }}\n    }}\n}}\n"
+    )
+}
+
+/// What the load generator saw.
+#[derive(Default)]
+struct Seen {
+    /// Answers by bundle version, per phase of the upgrade.
+    by_phase: BTreeMap<usize, BTreeMap<String, usize>>,
+    non_2xx: Vec<String>,
+    transport: Vec<String>,
+}
+
+/// The mixed requests: nearest (with and without filters), viewports, searches, one desk.
+fn paths() -> Vec<String> {
+    let mut p = Vec::new();
+    for (lat, lon) in [(45.4642, 9.19), (41.9, 12.5), (37.98, 23.73), (50.85, 4.35), (42.7, 23.32), (46.05, 14.5)] {
+        p.push(format!("/api/v1/nearest?lat={lat}&lon={lon}&k=5"));
+        p.push(format!("/api/v1/nearest?lat={lat}&lon={lon}&k=3&lang=ar,en&audience=all"));
+        p.push(format!("/api/v1/points?bbox={},{},{},{}", lon - 1.0, lat - 0.7, lon + 1.0, lat + 0.7));
+    }
+    for q in ["lavoro", "permesso%20di%20soggiorno", "family%20reunification", "logement"] {
+        p.push(format!("/api/v1/search?q={q}&limit=5"));
+    }
+    p.push("/api/v1/points/it-milano-anolf".into());
+    p.push("/api/v1/domains?ui=fr".into());
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_upgrade_to_a_new_bundle_behind_nginx_without_a_failed_request() {
+    let nginx_bin = nginx();
+    let dir = tempfile::tempdir().unwrap();
+    // nginx's workers run as `nobody` when the test is root: they must reach the temp paths.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    // Bundle A: the sample. Bundle B: the sample less its last desk, so the versions differ.
+    let sample = Path::new(ROOT).join("data/sample.geojson");
+    let version_a = build(&[&sample], &dir.path().join("bundle-a"));
+    let mut fc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sample).unwrap()).unwrap();
+    let removed = fc["features"].as_array_mut().unwrap().pop().unwrap();
+    assert_ne!(removed["id"], "it-milano-anolf", "the desk the load asks for stays in bundle B");
+    let smaller = dir.path().join("smaller.geojson");
+    std::fs::write(&smaller, serde_json::to_vec(&fc).unwrap()).unwrap();
+    let version_b = build(&[&smaller], &dir.path().join("bundle-b"));
+    assert_ne!(version_a, version_b);
+
+    // Two slots per replica: its current port and the one its replacement starts on.
+    let slots: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let (a1_port, a2_port, b1_port, b2_port) = (slots[0], slots[1], slots[2], slots[3]);
+    let mut a1 = replica("a1", &dir.path().join("bundle-a"), a1_port, dir.path());
+    let mut a2 = replica("a2", &dir.path().join("bundle-a"), a2_port, dir.path());
+    a1.wait_ready(&format!("http://127.0.0.1:{a1_port}/readyz")).await;
+    a2.wait_ready(&format!("http://127.0.0.1:{a2_port}/readyz")).await;
+
+    let listen = free_port();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(dir.path(), listen, &slots)).unwrap();
+    let mut cmd = Command::new(&nginx_bin);
+    cmd.arg("-p").arg(dir.path()).arg("-c").arg(&conf).arg("-e").arg(dir.path().join("nginx-error.log"));
+    let mut proxy = Proc::spawn("nginx", &mut cmd, dir.path().join("nginx-stderr.log"));
+    let base = format!("http://127.0.0.1:{listen}");
+    proxy.wait_ready(&format!("{base}/healthz")).await;
+
+    // The load: 6 clients, each on its own keep-alive connections, cycling through the mix.
+    let stop = Arc::new(AtomicBool::new(false));
+    let phase = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let urls: Arc<Vec<String>> = Arc::new(paths().into_iter().map(|p| format!("{base}{p}")).collect());
+    let mut clients = Vec::new();
+    for n in 0..6 {
+        let (stop, phase, seen, urls) = (stop.clone(), phase.clone(), seen.clone(), urls.clone());
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+            let mut i = n * 7;
+            while !stop.load(Ordering::Relaxed) {
+                let url = &urls[i % urls.len()];
+                i += 1;
+                let p = phase.load(Ordering::Relaxed);
+                let outcome = match client.get(url).send().await {
+                    Ok(res) => {
+                        let status = res.status();
+                        let version = res.headers().get("x-bundle-version").and_then(|v| v.to_str().ok()).unwrap_or("none").to_string();
+                        match res.bytes().await {
+                            Ok(_) if status.is_success() => Ok(version),
+                            Ok(body) => Err((true, format!("{status} for {url}: {}", String::from_utf8_lossy(&body)))),
+                            Err(e) => Err((false, format!("reading {url}: {e:?}"))),
+                        }
+                    }
+                    Err(e) => Err((false, format!("{url}: {e:?}"))),
+                };
+                let mut s = seen.lock().unwrap();
+                match outcome {
+                    Ok(v) => *s.by_phase.entry(p).or_default().entry(v).or_default() += 1,
+                    Err((true, e)) => s.non_2xx.push(e),
+                    Err((false, e)) => s.transport.push(e),
+                }
+            }
+        }));
+    }
+
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Replica 1, then replica 2: the replacement starts in the other slot and becomes ready;
+    // nginx finds it within its fail_timeout (1 s); then the old one is stopped while nginx still
+    // sends it requests, and must finish what it has and exit.
+    let mut replaced = Vec::new();
+    for (n, (old, port)) in [(&mut a1, b1_port), (&mut a2, b2_port)].into_iter().enumerate() {
+        phase.store(2 * n + 1, Ordering::Relaxed);
+        let mut new = replica(&format!("b{}", n + 1), &dir.path().join("bundle-b"), port, dir.path());
+        new.wait_ready(&format!("http://127.0.0.1:{port}/readyz")).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        phase.store(2 * n + 2, Ordering::Relaxed);
+        let (status, drained) = old.terminate(Duration::from_secs(15)).await;
+        assert!(status.success(), "{} exited with {status} on SIGTERM:\n{}", old.name, old.logs());
+        eprintln!("{} stopped {drained:?} after SIGTERM", old.name);
+        replaced.push(new);
+    }
+    phase.store(5, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+
+    let seen = seen.lock().unwrap();
+    let total: usize = seen.by_phase.values().flat_map(|m| m.values()).sum::<usize>() + seen.non_2xx.len() + seen.transport.len();
+    let retries = std::fs::read_to_string(dir.path().join("nginx-error.log")).unwrap_or_default().lines().filter(|l| l.contains("upstream")).count();
+    eprintln!(
+        "{total} requests in {elapsed:.1?} ({:.0}/s); by phase and version: {:?}; nginx logged {retries} upstream errors it retried",
+        total as f64 / elapsed.as_secs_f64(),
+        seen.by_phase
+    );
+    assert!(seen.non_2xx.is_empty(), "{} non-2xx answers, e.g. {:?}", seen.non_2xx.len(), &seen.non_2xx[..seen.non_2xx.len().min(5)]);
+    assert!(seen.transport.is_empty(), "{} transport errors, e.g. {:?}", seen.transport.len(), &seen.transport[..seen.transport.len().min(5)]);
+    assert!(total >= 300, "the load generator sent only {total} requests: the upgrade was hardly under load");
+    // Before the upgrade only A answered; while replica 1 was replaced both did; at the end only B.
+    let only = |p: usize, v: &str| seen.by_phase.get(&p).is_some_and(|m| m.len() == 1 && m.contains_key(v));
+    assert!(only(0, &version_a), "before the upgrade: {:?}", seen.by_phase.get(&0));
+    assert!(seen.by_phase.get(&2).is_some_and(|m| m.contains_key(&version_a) && m.contains_key(&version_b)), "while replica 1 stopped, both bundles served: {:?}", seen.by_phase.get(&2));
+    assert!(only(5, &version_b), "after the upgrade only bundle B answers: {:?}", seen.by_phase.get(&5));
+    drop(seen);
+
+    // Afterwards, every answer, whichever replica gives it, names bundle B.
+    let client = reqwest::Client::new();
+    for (i, url) in urls.iter().cycle().take(60).enumerate() {
+        let res = client.get(url).send().await.unwrap();
+        assert!(res.status().is_success(), "request {i} after the upgrade: {} for {url}", res.status());
+        assert_eq!(res.headers()["x-bundle-version"], version_b.as_str(), "request {i} after the upgrade: {url}");
+    }
+    let (status, _) = proxy.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "nginx exited with {status}:\n{}", std::fs::read_to_string(dir.path().join("nginx-error.log")).unwrap_or_default());
+    drop(replaced);
+}
