@@ -23,7 +23,7 @@ RUN mapfile -t files < <(find /data -maxdepth 1 -type f \( -name '*.geojson' -o 
     && sportello build --out /tmp/bundle --input "${files[@]}"
 
 FROM debian:bookworm-slim
-COPY --from=build /tmp/bundle /bundle
+COPY --from=build --chown=10001:10001 /tmp/bundle /bundle
 USER 10001:10001
-# The init container runs: cp -a /bundle/. /srv/bundle/
-CMD ["cp", "-a", "/bundle/.", "/srv/bundle/"]
+# The init container runs this (the copies belong to the pod's user; the bundle is world-readable).
+CMD ["cp", "-R", "/bundle/.", "/srv/bundle/"]

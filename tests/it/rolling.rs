@@ -4,7 +4,8 @@
 //! requests. No request may fail (no non-2xx answer, no transport error), and afterwards every
 //! answer names the new bundle's version. This is the procedure the README documents: start the
 //! replacement in the replica's other slot, wait for `/readyz`, SIGTERM the old one, wait for it
-//! to exit after draining.
+//! to exit after draining. Also: a replica serves, and reloads, a bundle it cannot write (the
+//! read-only volume of the Kubernetes Deployment).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -201,7 +202,9 @@ async fn two_replicas_upgrade_to_a_new_bundle_behind_nginx_without_a_failed_requ
     let base = format!("http://127.0.0.1:{listen}");
     proxy.wait_ready(&format!("{base}/healthz")).await;
 
-    // The load: 6 clients, each on its own keep-alive connections, cycling through the mix.
+    // The load: 6 clients, each on its own keep-alive connections, cycling through the mix with a
+    // short pause after each answer (a few hundred requests a second in all), so the busy
+    // replicas do not starve the start of their replacements.
     let stop = Arc::new(AtomicBool::new(false));
     let phase = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -228,34 +231,45 @@ async fn two_replicas_upgrade_to_a_new_bundle_behind_nginx_without_a_failed_requ
                     }
                     Err(e) => Err((false, format!("{url}: {e:?}"))),
                 };
-                let mut s = seen.lock().unwrap();
-                match outcome {
-                    Ok(v) => *s.by_phase.entry(p).or_default().entry(v).or_default() += 1,
-                    Err((true, e)) => s.non_2xx.push(e),
-                    Err((false, e)) => s.transport.push(e),
+                {
+                    let mut s = seen.lock().unwrap();
+                    match outcome {
+                        Ok(v) => *s.by_phase.entry(p).or_default().entry(v).or_default() += 1,
+                        Err((true, e)) => s.non_2xx.push(e),
+                        Err((false, e)) => s.transport.push(e),
+                    }
                 }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }));
     }
 
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    // Replica 1, then replica 2: the replacement starts in the other slot and becomes ready;
-    // nginx finds it within its fail_timeout (1 s); then the old one is stopped while nginx still
-    // sends it requests, and must finish what it has and exit.
-    let mut replaced = Vec::new();
-    for (n, (old, port)) in [(&mut a1, b1_port), (&mut a2, b2_port)].into_iter().enumerate() {
-        phase.store(2 * n + 1, Ordering::Relaxed);
-        let mut new = replica(&format!("b{}", n + 1), &dir.path().join("bundle-b"), port, dir.path());
-        new.wait_ready(&format!("http://127.0.0.1:{port}/readyz")).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        phase.store(2 * n + 2, Ordering::Relaxed);
-        let (status, drained) = old.terminate(Duration::from_secs(15)).await;
-        assert!(status.success(), "{} exited with {status} on SIGTERM:\n{}", old.name, old.logs());
-        eprintln!("{} stopped {drained:?} after SIGTERM", old.name);
-        replaced.push(new);
-    }
-    phase.store(5, Ordering::Relaxed);
+    // As a Deployment rolls (maxSurge 1, maxUnavailable 0): the first replacement starts in its
+    // replica's other slot and becomes ready, and nginx finds it within its fail_timeout (1 s);
+    // then the first old replica is stopped while the second replacement starts, then the second
+    // old one. Each old replica is stopped while nginx still sends it requests, and must finish
+    // what it has and exit.
+    phase.store(1, Ordering::Relaxed);
+    let mut b1 = replica("b1", &dir.path().join("bundle-b"), b1_port, dir.path());
+    b1.wait_ready(&format!("http://127.0.0.1:{b1_port}/readyz")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    phase.store(2, Ordering::Relaxed);
+    let mut b2 = replica("b2", &dir.path().join("bundle-b"), b2_port, dir.path());
+    let (status, drained) = a1.terminate(Duration::from_secs(15)).await;
+    assert!(status.success(), "a1 exited with {status} on SIGTERM:\n{}", a1.logs());
+    eprintln!("a1 stopped {drained:?} after SIGTERM");
+    b2.wait_ready(&format!("http://127.0.0.1:{b2_port}/readyz")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    phase.store(3, Ordering::Relaxed);
+    let (status, drained) = a2.terminate(Duration::from_secs(15)).await;
+    assert!(status.success(), "a2 exited with {status} on SIGTERM:\n{}", a2.logs());
+    eprintln!("a2 stopped {drained:?} after SIGTERM");
+
+    phase.store(4, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -278,7 +292,7 @@ async fn two_replicas_upgrade_to_a_new_bundle_behind_nginx_without_a_failed_requ
     let only = |p: usize, v: &str| seen.by_phase.get(&p).is_some_and(|m| m.len() == 1 && m.contains_key(v));
     assert!(only(0, &version_a), "before the upgrade: {:?}", seen.by_phase.get(&0));
     assert!(seen.by_phase.get(&2).is_some_and(|m| m.contains_key(&version_a) && m.contains_key(&version_b)), "while replica 1 stopped, both bundles served: {:?}", seen.by_phase.get(&2));
-    assert!(only(5, &version_b), "after the upgrade only bundle B answers: {:?}", seen.by_phase.get(&5));
+    assert!(only(4, &version_b), "after the upgrade only bundle B answers: {:?}", seen.by_phase.get(&4));
     drop(seen);
 
     // Afterwards, every answer, whichever replica gives it, names bundle B.
@@ -290,5 +304,69 @@ async fn two_replicas_upgrade_to_a_new_bundle_behind_nginx_without_a_failed_requ
     }
     let (status, _) = proxy.terminate(Duration::from_secs(10)).await;
     assert!(status.success(), "nginx exited with {status}:\n{}", std::fs::read_to_string(dir.path().join("nginx-error.log")).unwrap_or_default());
-    drop(replaced);
+    drop((b1, b2));
+}
+
+/// Every file under `dir` with its size, to see that nothing was added or changed.
+fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push((e.path(), meta.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_replica_serves_and_reloads_a_bundle_it_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    build(&[&Path::new(ROOT).join("data/sample.geojson")], &bundle);
+    let before = listing(&bundle);
+    // Read-only for the server: as root, the server runs as `nobody` on files it does not own
+    // (root may write anywhere); otherwise the files lose their write bits.
+    let mut cmd = if is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        assert!(Command::new("chmod").args(["-R", "a-w"]).arg(&bundle).status().unwrap().success());
+        Command::new(BIN)
+    };
+    let port = free_port();
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).arg("--bundle").arg(&bundle).env("RUST_LOG", "info").current_dir("/");
+    let mut server = Proc::spawn("read-only replica", &mut cmd, dir.path().join("server.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    server.wait_ready(&format!("{base}/readyz")).await;
+    let c = reqwest::Client::new();
+    for path in ["/api/v1/nearest?lat=45.46&lon=9.19&k=3", "/api/v1/search?q=lavoro&limit=3", "/api/v1/points?bbox=5,40,20,50"] {
+        let res = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    // SIGHUP loads the bundle again from the same read-only files.
+    assert!(Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status().unwrap().success());
+    let start = Instant::now();
+    while !server.logs().contains("bundle reloaded") {
+        assert!(!server.logs().contains("reload failed"), "reload of a read-only bundle failed:\n{}", server.logs());
+        assert!(start.elapsed() < Duration::from_secs(30), "no reload after SIGHUP:\n{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.get(format!("{base}/api/v1/search?q=casa&limit=3")).send().await.unwrap().status(), 200);
+    let (status, _) = server.terminate(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit {status}:\n{}", server.logs());
+    assert_eq!(listing(&bundle), before, "the server wrote into its bundle");
+    if !is_root() {
+        let _ = Command::new("chmod").args(["-R", "u+w"]).arg(&bundle).status();
+    }
 }
