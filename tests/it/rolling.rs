@@ -277,7 +277,7 @@ async fn two_replicas_upgrade_to_a_new_bundle_behind_nginx_without_a_failed_requ
     }
     let elapsed = started.elapsed();
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let total: usize = seen.by_phase.values().flat_map(|m| m.values()).sum::<usize>() + seen.non_2xx.len() + seen.transport.len();
     let retries = std::fs::read_to_string(dir.path().join("nginx-error.log")).unwrap_or_default().lines().filter(|l| l.contains("upstream")).count();
     eprintln!(
@@ -293,7 +293,6 @@ async fn two_replicas_upgrade_to_a_new_bundle_behind_nginx_without_a_failed_requ
     assert!(only(0, &version_a), "before the upgrade: {:?}", seen.by_phase.get(&0));
     assert!(seen.by_phase.get(&2).is_some_and(|m| m.contains_key(&version_a) && m.contains_key(&version_b)), "while replica 1 stopped, both bundles served: {:?}", seen.by_phase.get(&2));
     assert!(only(4, &version_b), "after the upgrade only bundle B answers: {:?}", seen.by_phase.get(&4));
-    drop(seen);
 
     // Afterwards, every answer, whichever replica gives it, names bundle B.
     let client = reqwest::Client::new();
