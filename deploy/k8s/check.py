@@ -63,6 +63,7 @@ for c in pod["containers"] + pod.get("initContainers", []):
 # Security: non-root, read-only root file system, no capabilities, for every container.
 need(pod["securityContext"].get("runAsNonRoot") is True, "the pod may run as root")
 need(pod.get("automountServiceAccountToken") is False, "the pod gets a service-account token it does not need")
+need(pod.get("enableServiceLinks") is False, "service links would add SPORTELLO_* variables of the Service to the settings")
 for c in pod["containers"] + pod.get("initContainers", []):
     sc = c.get("securityContext", {})
     need(sc.get("readOnlyRootFilesystem") is True, f"{c['name']}: root file system writable")
