@@ -13,7 +13,8 @@
 ARG SPORTELLO_IMAGE=registry.example.org/sportello:0.1.0
 FROM ${SPORTELLO_IMAGE} AS build
 COPY --chown=10001:10001 . /data
-WORKDIR /data
+# Anything the build writes beside the bundle goes to /tmp, not into the data.
+WORKDIR /tmp
 USER 10001:10001
 # Every input file of the context, in a fixed order. A strict build: one invalid record fails
 # the image build with the list of problems.

@@ -27,7 +27,8 @@ fn nginx() -> PathBuf {
 
 fn build(inputs: &[&Path], out: &Path) -> String {
     let mut cmd = Command::new(BIN);
-    cmd.arg("build").arg("--out").arg(out).arg("--input").args(inputs);
+    // In the bundle's parent: whatever `build` writes beside the bundle stays out of the checkout.
+    cmd.arg("build").arg("--out").arg(out).arg("--input").args(inputs).current_dir(out.parent().unwrap());
     let res = cmd.output().unwrap();
     assert!(res.status.success(), "build failed: {}", String::from_utf8_lossy(&res.stderr));
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
