@@ -370,3 +370,45 @@ async fn a_replica_serves_and_reloads_a_bundle_it_cannot_write() {
         let _ = Command::new("chmod").args(["-R", "u+w"]).arg(&bundle).status();
     }
 }
+
+/// What SIGTERM starts (`serve` maps it to this shutdown future): the listener stops accepting at
+/// once, a request being answered is finished and delivered, and then the server returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight_and_accepts_no_more() {
+    use axum::routing::get;
+    use sportello::http::server::{Limits, run};
+
+    let app = axum::Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            "finished"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(listener, app, Limits::default(), Default::default(), async {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/slow");
+    let in_flight = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.get(url).send().await?.text().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // No new connection is accepted while the slow request is still being answered.
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "a connection was accepted after shutdown began");
+    // In `serve` the process ends when this returns: it must wait for the request.
+    assert!(!server.is_finished(), "the server returned with a request still being answered");
+    assert_eq!(in_flight.await.unwrap().expect("the request in flight is answered"), "finished");
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("the server returns once its requests are done").unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(5));
+}
