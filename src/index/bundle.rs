@@ -442,6 +442,7 @@ pub fn write(
     mf.write_all(b"\n").map_err(io(&mpath))?;
     mf.sync_all().map_err(io(&mpath))?;
 
+    readable_by_all(tmp.path())?;
     sync_dir(tmp.path())?;
     sync_dir(&tdir)?;
     // Swap into place.
@@ -455,6 +456,29 @@ pub fn write(
     }
     sync_dir(&parent)?;
     Ok(manifest)
+}
+
+/// Makes a bundle readable by every user — directories 0755, files 0644 — where its temporary
+/// directory and the text index's files are created private (0700, 0600): the server usually runs
+/// as another user than the build (a service user, a container's), and a bundle is published data.
+#[cfg(unix)]
+fn readable_by_all(dir: &Path) -> Result<(), BundleError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io(dir))?;
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.is_dir() {
+            readable_by_all(&path)?;
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io(&path))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_dir: &Path) -> Result<(), BundleError> {
+    Ok(())
 }
 
 /// The lock a build holds on its bundle's name: `.NAME.lock` beside it, removed when the build

@@ -499,9 +499,10 @@ impl TextIndex {
         Self::open_index(index, f, taxonomy)
     }
 
-    /// Opens an index written by [`TextIndex::build`] in `dir`.
+    /// Opens an index written by [`TextIndex::build`] in `dir`, read-only (`dir` may be on a
+    /// read-only volume).
     pub fn open(dir: &Path, taxonomy: &Taxonomy) -> tantivy::Result<TextIndex> {
-        let index = Index::open_in_dir(dir)?;
+        let index = Index::open(super::read_only::ReadOnlyDirectory::open(dir)?)?;
         let (_, f) = schema();
         Self::open_index(index, f, taxonomy)
     }

@@ -12,6 +12,7 @@ mod pages;
 mod privacy;
 mod rate_limit;
 mod relevance;
+mod rolling;
 mod search;
 mod slow_clients;
 mod support;
