@@ -11,3 +11,6 @@ pub mod locate;
 pub mod model;
 pub mod query;
 pub mod synth;
+
+#[doc(hidden)]
+pub mod fuzzing;
