@@ -75,3 +75,14 @@ fn the_sample_bundle_as_built_now_passes_both_bundle_harnesses() {
         fuzzing::bundle_manifest(&manifest);
     }
 }
+
+#[test]
+fn a_desk_count_whose_sizes_overflow_is_refused_not_a_panic() {
+    replay("bundle_desks", "desk_count_overflows.bin");
+}
+
+#[test]
+fn a_language_table_of_four_billion_codes_is_refused_before_anything_is_allocated() {
+    // It used to abort the process (a 96 GiB allocation), so a reload would kill a server.
+    replay("bundle_desks", "four_billion_languages.bin");
+}
