@@ -86,3 +86,14 @@ fn a_language_table_of_four_billion_codes_is_refused_before_anything_is_allocate
     // It used to abort the process (a 96 GiB allocation), so a reload would kill a server.
     replay("bundle_desks", "four_billion_languages.bin");
 }
+
+#[test]
+fn an_error_repeats_a_huge_max_km_as_typed_not_as_300_digits() {
+    replay("query_string", "max_km_1e300");
+}
+
+#[test]
+fn an_error_repeats_at_most_40_characters_of_a_long_bbox() {
+    replay("query_string", "bbox_of_sixty_numbers");
+    replay("query_string", "bbox_min_lon_1e300");
+}
