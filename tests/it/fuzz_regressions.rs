@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 
 use sportello::fuzzing;
 
+/// A fuzz target's harness: one input's bytes; panics when a property fails.
+type Harness = fn(&[u8]);
+
 /// The harness of each fuzz target, by the target's name.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Harness)] = &[
     ("geojson_reader", fuzzing::geojson_reader),
     ("csv_reader", fuzzing::csv_reader),
     ("query_string", fuzzing::query_string),
@@ -28,7 +31,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn harness(target: &str) -> fn(&[u8]) {
+fn harness(target: &str) -> Harness {
     TARGETS.iter().find(|(t, _)| *t == target).unwrap_or_else(|| panic!("no fuzz target `{target}`")).1
 }
 
