@@ -100,3 +100,24 @@ fn an_error_repeats_at_most_40_characters_of_a_long_bbox() {
     replay("query_string", "bbox_of_sixty_numbers");
     replay("query_string", "bbox_min_lon_1e300");
 }
+
+#[test]
+fn a_number_beyond_f64_in_a_feature_is_a_problem_with_its_line_not_a_panic() {
+    replay("geojson_reader", "number_beyond_f64.geojson");
+    let mut ing = sportello::ingest::Ingester::new();
+    let bytes = std::fs::read(root().join("tests/data/fuzz/geojson_reader/number_beyond_f64.geojson")).unwrap();
+    ing.read_bytes("f.geojson", sportello::ingest::Format::GeoJson, &bytes, &mut |_| {});
+    let problems: Vec<String> = ing.finish().problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("f.geojson:2: feature #0: not valid JSON: number out of range"), "{problems:?}");
+}
+
+#[test]
+fn a_member_with_an_empty_name_is_reported_by_a_field_that_can_be_seen() {
+    replay("geojson_reader", "empty_member_names.geojson");
+    let mut ing = sportello::ingest::Ingester::new();
+    let bytes = std::fs::read(root().join("tests/data/fuzz/geojson_reader/empty_member_names.geojson")).unwrap();
+    ing.read_bytes("f.geojson", sportello::ingest::Format::GeoJson, &bytes, &mut |_| {});
+    let fields: Vec<String> = ing.finish().problems.iter().filter_map(|p| p.field.clone()).collect();
+    assert!(fields.contains(&"\"\"".to_string()) && fields.contains(&"address.\"\"".to_string()), "{fields:?}");
+}
