@@ -12,3 +12,6 @@ pub mod logging;
 pub mod model;
 pub mod query;
 pub mod synth;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -316,24 +316,61 @@ struct DecodedDesks {
     by_id: Vec<u32>,
 }
 
-fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
-    let mut at = 0usize;
-    let mut take = |len: usize| -> Result<&[u8], String> {
-        let s = b.get(at..at + len).ok_or("truncated")?;
-        at += len;
+/// Bytes `desks.bin` holds per desk after the language table: an offset (u64), a position (two
+/// f64), the filter fields (u64, u32, u8) and an ordinal of the id index (u32).
+const DESK_BYTES: usize = 8 + 16 + 13 + 4;
+/// Domain mask bits in use: one per domain of the taxonomy.
+const DOMAIN_BITS: u32 = (1 << crate::model::Domain::ALL.len()) - 1;
+
+/// Reads a byte string from the front.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// The next `len` bytes, or "truncated" when there are fewer.
+    fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
+        let s = self.at.checked_add(len).and_then(|end| self.b.get(self.at..end)).ok_or("truncated")?;
+        self.at += len;
         Ok(s)
-    };
+    }
+}
+
+/// Reads `desks.bin`, trusting nothing in it: every length is checked against the bytes that are
+/// there before anything is allocated, so a damaged file (even one whose hash was made to match)
+/// is refused with a reason, never a panic or an allocation of what a count claims.
+fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
+    let mut cursor = Cursor { b, at: 0 };
+    let mut take = |len: usize| cursor.take(len);
     if take(8)? != DESKS_MAGIC {
         return Err("not a desks file".into());
     }
     let u64_of = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
-    let n = u64_of(take(8)?) as usize;
+    let n = u64_of(take(8)?);
     let nl = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
-    let mut langs = Vec::with_capacity(nl);
-    for _ in 0..nl {
-        let len = take(1)?[0] as usize;
-        langs.push(String::from_utf8(take(len)?.to_vec()).map_err(|_| "language code is not UTF-8")?);
+    // Bit 63 of a language mask stands for every language without a bit of its own.
+    if nl > 63 {
+        return Err(format!("a language table of {nl} codes (at most 63)"));
     }
+    let mut langs: Vec<String> = Vec::with_capacity(nl);
+    for i in 0..nl {
+        let len = take(1)?[0] as usize;
+        let code = std::str::from_utf8(take(len)?).map_err(|_| format!("language {i} is not UTF-8"))?;
+        crate::model::Language::new(code).map_err(|e| format!("language {i}: {e}"))?;
+        if langs.iter().any(|l| l == code) {
+            return Err(format!("language `{code}` is in the table twice"));
+        }
+        langs.push(code.to_string());
+    }
+    // What follows is 8 bytes and DESK_BYTES per desk, exactly.
+    let rest = b.len() - cursor.at;
+    let mut take = |len: usize| cursor.take(len);
+    if rest < 8 || (rest - 8) % DESK_BYTES != 0 || ((rest - 8) / DESK_BYTES) as u64 != n {
+        return Err(format!("{rest} bytes after the language table do not hold the {n} desks the file counts"));
+    }
+    let n = n as usize;
+    let lang_bits = if nl == 0 { 0 } else { u64::MAX >> (64 - nl) } | 1 << 63;
     let offsets = take((n + 1) * 8)?.chunks_exact(8).map(u64_of).collect();
     let positions: Vec<[f64; 2]> = take(n * 16)?
         .chunks_exact(16)
@@ -352,13 +389,16 @@ fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
             return Err(format!("desk {i}: position out of range"));
         }
         let langs_mask = u64_of(&c[..8]);
+        if langs_mask & !lang_bits != 0 {
+            return Err(format!("desk {i}: language bits beyond the table of {nl}"));
+        }
         let domains = u32::from_le_bytes(c[8..12].try_into().expect("4"));
+        if domains & !DOMAIN_BITS != 0 {
+            return Err(format!("desk {i}: domain bits beyond the {} domains", crate::model::Domain::ALL.len()));
+        }
         entries.push(SpatialIndex::entry(i as u32, lat, lon, langs_mask, domains, audience));
     }
     let by_id = take(n * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect();
-    if at != b.len() {
-        return Err("trailing bytes".into());
-    }
     Ok(DecodedDesks { langs, offsets, positions, entries, by_id })
 }
 

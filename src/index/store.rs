@@ -27,6 +27,8 @@ pub enum StoreError {
     Misplaced(usize),
     #[error("the id index is not a permutation of the desks")]
     IdIndex,
+    #[error("the id index is not in order of the ids, or two desks share an id")]
+    IdOrder,
     #[error("{0} offsets for {1} positions")]
     Counts(usize, usize),
 }
@@ -34,10 +36,12 @@ pub enum StoreError {
 const PREFIX: &[u8] = b"{\"type\":\"Feature\",\"id\":\"";
 const HEADER: &[u8] = b"{\"type\":\"FeatureCollection\",\"features\":[\n";
 const SEP: &[u8] = b",\n";
+const TRAILER: &[u8] = b"\n]}\n";
 
-/// Where feature `i` starts.
+/// Where feature `i` starts (saturating: a damaged offset is caught by the checks that follow).
 fn start_of(offsets: &[u64], i: usize) -> usize {
-    if i == 0 { offsets[0] as usize } else { offsets[i] as usize + SEP.len() }
+    let at = usize::try_from(offsets[i]).unwrap_or(usize::MAX);
+    if i == 0 { at } else { at.saturating_add(SEP.len()) }
 }
 
 impl DeskStore {
@@ -55,7 +59,7 @@ impl DeskStore {
                 .expect("writing to a Vec cannot fail");
             offsets.push(geojson.len() as u64);
         }
-        geojson.extend_from_slice(b"\n]}\n");
+        geojson.extend_from_slice(TRAILER);
         let positions = points.iter().map(|p| [p.position.lat.degrees(), p.position.lon.degrees()]).collect();
         let mut by_id: Vec<u32> = (0..points.len() as u32).collect();
         by_id.sort_unstable_by(|&a, &b| points[a as usize].id.cmp(&points[b as usize].id));
@@ -70,11 +74,24 @@ impl DeskStore {
         if offsets.len() != n + 1 || by_id.len() != n {
             return Err(StoreError::Counts(offsets.len(), n));
         }
+        // The features are the lines between the header and the trailer, in order: each starts
+        // with the feature prefix and is followed by the separator (the last by the trailer), and
+        // a raw newline is only ever a separator's, so every feature is one whole line.
+        if !geojson.starts_with(HEADER) || offsets[0] != HEADER.len() as u64 {
+            return Err(StoreError::Misplaced(0));
+        }
         for i in 0..n {
-            let (start, end) = (start_of(&offsets, i), offsets[i + 1] as usize);
-            if end < start + PREFIX.len() + 2 || end > geojson.len() {
+            let (start, end) = (start_of(&offsets, i), usize::try_from(offsets[i + 1]).unwrap_or(usize::MAX));
+            let after: &[u8] = if i + 1 < n { SEP } else { TRAILER };
+            let placed = start.checked_add(PREFIX.len() + 2).is_some_and(|min| end >= min)
+                && geojson.get(start..end).is_some_and(|f| f.starts_with(PREFIX) && f.ends_with(b"}}"))
+                && geojson.get(end..end.saturating_add(after.len())) == Some(after);
+            if !placed {
                 return Err(StoreError::Misplaced(i));
             }
+        }
+        if usize::try_from(offsets[n]).ok().and_then(|end| geojson.get(end..)) != Some(TRAILER) {
+            return Err(StoreError::Misplaced(n.saturating_sub(1)));
         }
         let mut seen = vec![false; n];
         for &o in &by_id {
@@ -83,7 +100,11 @@ impl DeskStore {
                 _ => return Err(StoreError::IdIndex),
             }
         }
-        Ok(DeskStore { geojson, offsets, positions, by_id })
+        let store = DeskStore { geojson, offsets, positions, by_id };
+        if store.by_id.windows(2).any(|w| store.id(w[0]) >= store.id(w[1])) {
+            return Err(StoreError::IdOrder);
+        }
+        Ok(store)
     }
 
     /// The ordinals sorted by id, as stored in the bundle.

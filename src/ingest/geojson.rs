@@ -33,7 +33,10 @@ pub(crate) fn read(bytes: &[u8], sink: &mut dyn FnMut(RawRecord)) -> Result<(), 
         let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
         line += text.as_bytes()[scanned..offset].iter().filter(|&&b| b == b'\n').count() as u64;
         scanned = offset;
-        let feature = serde_json::from_str(raw.get()).expect("RawValue holds valid JSON");
+        // A raw value is well-formed JSON, but its numbers are not yet read: one beyond the range
+        // of f64 (`1e400`) fails here, and is reported where it is.
+        let feature = serde_json::from_str(raw.get())
+            .map_err(|e| (Some(line + e.line() as u64 - 1), format!("feature #{i}: not valid JSON: {e}")))?;
         sink(RawRecord { line: Some(line), record: Record::Feature(i), feature, field_name: property_path });
     }
     Ok(())

@@ -48,7 +48,12 @@ impl Checker {
                     .map(|(_, k)| format!(" (did you mean `{k}`?)"))
                     .unwrap_or_default();
                 let list = known.join(", ");
-                self.fail(format!("{prefix}{key}"), format!("unknown field{hint}; known fields are: {list}"));
+                if key.is_empty() {
+                    // The path would be empty (or end in a dot): name the field by its quotes.
+                    self.fail(format!("{prefix}\"\""), format!("unknown field with an empty name; known fields are: {list}"));
+                } else {
+                    self.fail(format!("{prefix}{key}"), format!("unknown field{hint}; known fields are: {list}"));
+                }
             }
         }
     }

@@ -241,7 +241,10 @@ impl NearestRequest {
         let (at, place) = p.position_or_place(true)?;
         let max_m = match p.number("max_km")? {
             Some(km) if km > 0.0 && km <= MAX_KM => Some(km * 1000.0),
-            Some(km) => return Err(err("max_km", format!("`{km}` must be more than 0 and at most {MAX_KM} km"))),
+            Some(_) => {
+                let typed = shown(p.get("max_km").unwrap_or_default().trim());
+                return Err(err("max_km", format!("`{typed}` must be more than 0 and at most {MAX_KM} km")));
+            }
             None => None,
         };
         Ok(NearestRequest {
@@ -270,23 +273,25 @@ impl ViewportRequest {
         let Some(b) = p.get("bbox") else {
             return Err(err("bbox", "required: minLon,minLat,maxLon,maxLat in degrees"));
         };
-        let nums: Vec<f64> = b.split(',').filter_map(|x| x.trim().parse::<f64>().ok().filter(|f| f.is_finite())).collect();
-        if nums.len() != 4 || b.split(',').count() != 4 {
-            return Err(err("bbox", format!("`{b}` must be four numbers: minLon,minLat,maxLon,maxLat")));
+        let typed: Vec<&str> = b.split(',').map(str::trim).collect();
+        let nums: Vec<f64> = typed.iter().filter_map(|x| x.parse::<f64>().ok().filter(|f| f.is_finite())).collect();
+        if nums.len() != 4 || typed.len() != 4 {
+            return Err(err("bbox", format!("`{}` must be four numbers: minLon,minLat,maxLon,maxLat", shown(b))));
         }
         let (min_lon, min_lat, max_lon, max_lat) = (nums[0], nums[1], nums[2], nums[3]);
-        for (v, what) in [(min_lon, "minLon"), (max_lon, "maxLon")] {
-            if !(-180.0..=180.0).contains(&v) {
-                return Err(err("bbox", format!("{what} {v} is outside -180..180")));
+        // Values are repeated as typed (at most 40 characters), not as parsed: `1e300` stays short.
+        for (i, what) in [(0, "minLon"), (2, "maxLon")] {
+            if !(-180.0..=180.0).contains(&nums[i]) {
+                return Err(err("bbox", format!("{what} {} is outside -180..180", shown(typed[i]))));
             }
         }
-        for (v, what) in [(min_lat, "minLat"), (max_lat, "maxLat")] {
-            if !(-90.0..=90.0).contains(&v) {
-                return Err(err("bbox", format!("{what} {v} is outside -90..90 (order is minLon,minLat,maxLon,maxLat)")));
+        for (i, what) in [(1, "minLat"), (3, "maxLat")] {
+            if !(-90.0..=90.0).contains(&nums[i]) {
+                return Err(err("bbox", format!("{what} {} is outside -90..90 (order is minLon,minLat,maxLon,maxLat)", shown(typed[i]))));
             }
         }
         if min_lat > max_lat {
-            return Err(err("bbox", format!("minLat {min_lat} is above maxLat {max_lat}")));
+            return Err(err("bbox", format!("minLat {} is above maxLat {}", shown(typed[1]), shown(typed[3]))));
         }
         let bbox = LonLatBox { min_lon, min_lat, max_lon, max_lat };
         let zoom = match p.get("zoom") {
