@@ -124,9 +124,16 @@ impl Server {
         self.child.id()
     }
 
-    /// Kills the server and returns everything it wrote to standard output and error.
+    /// Stops the server as an operator would (SIGTERM, so it writes out the log lines it still
+    /// holds; SIGKILL if it has not exited after 10 s) and returns everything it wrote to standard
+    /// output and error.
     pub fn stop(mut self) -> String {
         use std::io::Read;
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let mut logs = String::new();
