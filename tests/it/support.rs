@@ -94,6 +94,19 @@ pub struct Server {
     pub base: String,
     pub port: u16,
     child: std::process::Child,
+    /// Threads reading standard error and output as the server writes them (a pipe left unread
+    /// fills up, and then the server's log writer waits for it).
+    output: Vec<std::thread::JoinHandle<String>>,
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> Option<std::thread::JoinHandle<String>> {
+    let mut pipe = pipe?;
+    Some(std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }))
 }
 
 impl Server {
@@ -101,7 +114,7 @@ impl Server {
     /// `/readyz` answers. Standard output and error are captured for [`Server::stop`].
     pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
         let port = free_port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sportello"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sportello"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
             .envs(envs.iter().copied())
@@ -109,6 +122,7 @@ impl Server {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("server starts");
+        let output = [drain(child.stderr.take()), drain(child.stdout.take())].into_iter().flatten().collect();
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         let start = std::time::Instant::now();
@@ -116,7 +130,7 @@ impl Server {
             assert!(start.elapsed() < std::time::Duration::from_secs(60), "server did not start");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Server { base, port, child }
+        Server { base, port, child, output }
     }
 
     /// The server's process id, for signals.
@@ -128,7 +142,6 @@ impl Server {
     /// holds; SIGKILL if it has not exited after 10 s) and returns everything it wrote to standard
     /// output and error.
     pub fn stop(mut self) -> String {
-        use std::io::Read;
         let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
@@ -136,14 +149,7 @@ impl Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut logs = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut logs);
-        }
-        if let Some(mut o) = self.child.stdout.take() {
-            let _ = o.read_to_string(&mut logs);
-        }
-        logs
+        std::mem::take(&mut self.output).into_iter().map(|t| t.join().unwrap_or_default()).collect()
     }
 }
 
