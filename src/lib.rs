@@ -11,3 +11,4 @@ pub mod locate;
 pub mod model;
 pub mod query;
 pub mod synth;
+pub mod tiles;

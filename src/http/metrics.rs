@@ -47,6 +47,8 @@ pub const ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
     "/metrics",
+    "/tiles/tiles.json",
+    "/tiles/{z}/{x}/{y}",
     "(unmatched)",
 ];
 
