@@ -14,3 +14,4 @@ mod relevance;
 mod search;
 mod slow_clients;
 mod support;
+mod tiles;
