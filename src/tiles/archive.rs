@@ -1,5 +1,6 @@
-//! PMTiles v3 archives of the pyramid: written with the `pmtiles` crate (tiles and directories
-//! gzip-compressed, the pyramid's [`TileJson`] as metadata), and read back from memory.
+//! PMTiles v3 archives of the pyramid: written with the `pmtiles` crate (tiles gzip-compressed by
+//! [`super::generate`], directories by the writer, the pyramid's [`TileJson`] as metadata), and
+//! read back from memory.
 //!
 //! The crate reads archives only asynchronously and keeps directory offsets private, so reading
 //! is done here, synchronously, from the archive's bytes: the 127-byte header, then every
@@ -43,7 +44,7 @@ pub fn write(tiles: &[Tile], format: Format, meta: &TileJson) -> Result<Vec<u8>,
     let mut out = Cursor::new(Vec::new());
     let pm = |e: pmtiles::PmtError| bad(format!("writing the {} archive: {e}", format.extension()));
     let mut w = PmTilesWriter::new(kind)
-        .tile_compression(Compression::Gzip)
+        .precompressed(Compression::Gzip)
         .internal_compression(Compression::Gzip)
         .min_zoom(0)
         .max_zoom(MAX_ZOOM)
@@ -56,8 +57,8 @@ pub fn write(tiles: &[Tile], format: Format, meta: &TileJson) -> Result<Vec<u8>,
     for t in tiles {
         let coord = pmtiles::TileCoord::new(t.coord.z, t.coord.x, t.coord.y).map_err(pm)?;
         let data = match format {
-            Format::Mvt => &t.mvt,
-            Format::GeoJson => &t.geojson,
+            Format::Mvt => &t.mvt_gz,
+            Format::GeoJson => &t.geojson_gz,
         };
         w.add_tile(coord, data).map_err(pm)?;
     }

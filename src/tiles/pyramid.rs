@@ -18,11 +18,14 @@ use crate::index::clusters::{ClusterIndex, world_px};
 use crate::model::feature::{ClusterFeature, PointGeometry};
 use crate::model::{Audience, ContactPoint, Domain, Language};
 
-/// One non-empty tile in both encodings.
+/// One non-empty tile in both encodings, plain and gzip-compressed (compressed here, on every
+/// core, rather than one by one by the archive writer).
 pub struct Tile {
     pub coord: TileCoord,
     pub mvt: Vec<u8>,
     pub geojson: Vec<u8>,
+    pub mvt_gz: Vec<u8>,
+    pub geojson_gz: Vec<u8>,
     /// Features in the tile (clusters and desks).
     pub features: usize,
 }
@@ -90,8 +93,14 @@ pub fn generate(points: &[ContactPoint], clusters: &ClusterIndex) -> Result<Vec<
 }
 
 fn encode(coord: TileCoord, items: &[Item]) -> Result<Tile, TileError> {
-    let mvt = encode_mvt(coord, items).map_err(|e| TileError { z: coord.z, x: coord.x, y: coord.y, reason: format!("MVT encoding: {e}") })?;
-    Ok(Tile { coord, mvt, geojson: encode_geojson(items), features: items.len() })
+    let fail = |reason: String| TileError { z: coord.z, x: coord.x, y: coord.y, reason };
+    let mvt = encode_mvt(coord, items).map_err(|e| fail(format!("MVT encoding: {e}")))?;
+    let geojson = encode_geojson(items);
+    let gz = |b: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(b.len() / 2), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, b).and_then(|_| e.finish()).map_err(|e| fail(format!("gzip: {e}")))
+    };
+    Ok(Tile { coord, mvt_gz: gz(&mvt)?, geojson_gz: gz(&geojson)?, mvt, geojson, features: items.len() })
 }
 
 /// The position of (lon, lat) in degrees inside `coord`, in MVT units (0 to [`EXTENT`] − 1, y
