@@ -254,3 +254,52 @@ impl Archive {
         inflate(stored, self.tile_compression, "tile")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::clusters::ClusterIndex;
+    use crate::index::spatial::SpatialIndex;
+
+    fn archive_of(n: usize) -> (Vec<Tile>, Vec<u8>) {
+        let points = crate::synth::desks(n, 3);
+        let (entries, _) = SpatialIndex::entries(&points);
+        let positions: Vec<[f64; 2]> = points.iter().map(|p| [p.position.lat.degrees(), p.position.lon.degrees()]).collect();
+        let tiles = super::super::generate(&points, &ClusterIndex::build(&entries, &positions)).unwrap();
+        let bytes = write(&tiles, Format::Mvt, &TileJson::of(&points)).unwrap();
+        (tiles, bytes)
+    }
+
+    #[test]
+    fn every_tile_written_is_read_back() {
+        // Enough tiles for leaf directories.
+        let (tiles, bytes) = archive_of(20_000);
+        let a = Archive::parse(bytes.into()).unwrap();
+        assert_eq!(a.len(), tiles.len());
+        assert!(a.gzipped() && a.tile_type() == 1);
+        for t in &tiles {
+            let stored = a.get(t.coord).unwrap_or_else(|| panic!("{:?} missing", t.coord));
+            assert_eq!(a.plain(&stored).unwrap(), t.mvt);
+        }
+        assert!(a.get(TileCoord::new(14, 0, 0).unwrap()).is_none());
+        assert_eq!(TileJson::from_metadata(a.metadata()).unwrap().maxzoom, MAX_ZOOM);
+    }
+
+    #[test]
+    fn damaged_archives_are_refused_without_panicking() {
+        let (_, bytes) = archive_of(300);
+        for len in [0, 10, 126, 127, 200, bytes.len() / 2] {
+            assert!(Archive::parse(Bytes::copy_from_slice(&bytes[..len])).is_err(), "truncated to {len}");
+        }
+        // Every single-byte change to the header and the root directory either still reads or is
+        // refused; none panics.
+        let root_end = (127 + u64_at(&bytes, 16)) as usize;
+        for i in 0..root_end.min(bytes.len()) {
+            for v in [0u8, 1, 0x7f, 0xff] {
+                let mut b = bytes.clone();
+                b[i] = v;
+                let _ = Archive::parse(b.into());
+            }
+        }
+    }
+}
