@@ -81,7 +81,7 @@ ensure_data() {
   else
     log "build --input $DATA_GEOJSON --out $DATA_BUNDLE"
     rm -rf "$DATA_BUNDLE"
-    "$BIN" build --input "$DATA_GEOJSON" --out "$DATA_BUNDLE" >&2 || die "build of the bundle failed"
+    "$BIN" build --no-tiles --input "$DATA_GEOJSON" --out "$DATA_BUNDLE" >&2 || die "build of the bundle failed"
   fi
 }
 

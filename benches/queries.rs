@@ -44,7 +44,8 @@ fn sizes() -> Vec<usize> {
 /// The bundle of `n` synthetic desks (seed 1), built on first use.
 fn bundle_dir(n: usize) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-data/bundle-{n}-1"));
-    if !dir.join("manifest.json").is_file() {
+    // Built once and kept; rebuilt when it is of an older bundle format.
+    if !dir.join("manifest.json").is_file() || Snapshot::load(&dir).is_err() {
         eprintln!("building {}", dir.display());
         let desks = sportello::synth::desks(n, 1);
         bundle::write(desks, Vec::new(), 0, &dir, &mut NoProgress).expect("bench bundle builds");

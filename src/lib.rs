@@ -12,6 +12,7 @@ pub mod logging;
 pub mod model;
 pub mod query;
 pub mod synth;
+pub mod tiles;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -35,6 +35,8 @@ enum LogFormat {
 fn init_logging(format: LogFormat) -> sportello::logging::FlushGuard {
     let (writer, guard) = sportello::logging::batched(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // The MVT encoder traces every point it encodes: thousands of lines per pyramid, never useful.
+    let filter = filter.add_directive("mvt=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer.clone());
     let format = match format {
         LogFormat::Text => {
@@ -64,6 +66,17 @@ enum Command {
         /// Build from the valid records and still list the invalid ones.
         #[arg(long)]
         skip_invalid: bool,
+        /// Where to write the static tile pyramid ({z}/{x}/{y}.mvt and .geojson, tiles.json,
+        /// desks.pmtiles) for a web host or CDN; replaced atomically, and only if it holds a
+        /// pyramid already, nothing, or nothing but a README.md.
+        #[arg(long, default_value = "tiles", conflicts_with = "no_tiles")]
+        tiles: PathBuf,
+        /// The URL the tile directory will be served at, written into its tiles.json.
+        #[arg(long, default_value = "/tiles")]
+        tiles_url: String,
+        /// Write no static tile directory (the bundle still holds the pyramid).
+        #[arg(long)]
+        no_tiles: bool,
     },
     /// Serve the HTTP API; with no bundle, the embedded illustrative dataset.
     Serve(ServeArgs),
@@ -250,7 +263,10 @@ fn load(bundle: Option<&PathBuf>) -> anyhow::Result<Snapshot> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Build { inputs, out, skip_invalid } => build(&inputs, &out, skip_invalid),
+        Command::Build { inputs, out, skip_invalid, tiles, tiles_url, no_tiles } => {
+            let tree = (!no_tiles).then_some(bundle::TreeOptions { dir: &tiles, base_url: &tiles_url });
+            build(&inputs, &out, skip_invalid, tree)
+        }
         Command::Serve(args) => serve(args),
         Command::Synth { count, seed, out } => {
             match out {
@@ -310,7 +326,7 @@ impl bundle::Progress for Bar {
     }
 }
 
-fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool) -> anyhow::Result<ExitCode> {
+fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool, tree: Option<bundle::TreeOptions>) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {msg}: {pos}/{len} [{elapsed}]").expect("valid template"),
@@ -344,15 +360,28 @@ fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool) -> anyho
         return Ok(ExitCode::from(2));
     }
     let mut progress = Bar(bar);
-    let m = bundle::write(ing.points, ing.inputs, ing.invalid_records, out, &mut progress)?;
+    let (m, written) = bundle::write_with_tiles(ing.points, ing.inputs, ing.invalid_records, out, tree, &mut progress)?;
     progress.0.finish_and_clear();
     eprintln!(
-        "wrote {} ({} desks, {} skipped, version {}) in {:.1} s",
+        "wrote {} ({} desks, {} skipped, {} tiles, version {}) in {:.1} s",
         out.display(),
         m.counts.points,
         m.skipped_invalid,
+        m.tiles,
         &m.content_hash[..12],
         started.elapsed().as_secs_f64()
     );
+    if let (Some(t), Some(w)) = (tree, written) {
+        let mb = |b: u64| b as f64 / 1e6;
+        eprintln!(
+            "wrote {}: {} tiles, MVT {:.1} MB, GeoJSON {:.1} MB, {} {:.1} MB",
+            t.dir.display(),
+            w.tiles,
+            mb(w.mvt_bytes),
+            mb(w.geojson_bytes),
+            sportello::tiles::tree::ARCHIVE,
+            mb(w.archive_bytes)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

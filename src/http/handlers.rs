@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::{AppState, body};
 use crate::index::Snapshot;
 use crate::locate::client::client_address;
-use crate::query::{self, DomainsRequest, LocateRequest, NearestRequest, SearchRequest, ViewportRequest, params};
+use crate::query::{self, DomainsRequest, LocateRequest, NearestRequest, SearchRequest, TileRequest, ViewportRequest, params};
 
 fn json(bytes: Vec<u8>, content_type: &'static str) -> Response {
     let mut res = (StatusCode::OK, bytes).into_response();
@@ -39,15 +39,30 @@ fn name_version(res: &mut Response, s: &Snapshot) {
 /// its `ETag` is the version, and a request whose `If-None-Match` holds it gets `304`.
 fn cacheable(s: &Snapshot, request: &HeaderMap, make: impl FnOnce() -> Vec<u8>, content_type: &'static str) -> Response {
     let etag = format!("\"{}\"", s.version());
-    let fresh = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        v.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag.as_str()))
-    });
+    let fresh = matches_etag(request, &etag);
     let mut res = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { json(make(), content_type) };
     name_version(&mut res, s);
     if let Ok(v) = HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, v);
     }
     res
+}
+
+/// Whether the request's `If-None-Match` names `etag` (quoted) or `*`.
+fn matches_etag(request: &HeaderMap, etag: &str) -> bool {
+    request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+    })
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (named or `*`, with a weight above 0).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let weight = parts.find_map(|p| p.strip_prefix("q=")).map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && weight > 0.0
+    })
 }
 
 const GEOJSON: &str = "application/geo+json";
@@ -121,6 +136,47 @@ pub async fn locate(
     });
     let found = query::locate_ip(&st.geoip.load(), client, &req.ui);
     Ok(json(body::ip_location(&found), GEOJSON))
+}
+
+/// One tile of the bundle's pyramid. Stored gzip-compressed, it is sent as stored to clients that
+/// take gzip, decompressed to the others. Its strong `ETag` names the bundle version, the tile
+/// and the encoding sent; `If-None-Match` with it answers `304`. An empty tile inside the
+/// pyramid answers `204`.
+pub async fn tile(State(st): State<AppState>, Path((z, x, file)): Path<(String, String, String)>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let req = TileRequest::from_path(&z, &x, &file, q.as_deref())?;
+    let s = st.snapshot.load();
+    let found = query::tile(&s, &req);
+    let c = req.coord;
+    let gzip = found.as_ref().is_some_and(|t| t.gzipped) && accepts_gzip(&headers);
+    let etag = format!("\"{}-{}-{}-{}-{}{}\"", s.version(), c.z, c.x, c.y, req.format.extension(), if gzip { "-gz" } else { "" });
+    let mut res = match found {
+        _ if matches_etag(&headers, &etag) => StatusCode::NOT_MODIFIED.into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(t) if gzip => {
+            let mut res = (StatusCode::OK, t.bytes).into_response();
+            res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            res
+        }
+        Some(t) => (StatusCode::OK, t.plain().map_err(|e| ApiError::Internal(format!("tile: {e}")))?).into_response(),
+    };
+    let ok = res.status() == StatusCode::OK;
+    let h = res.headers_mut();
+    if ok {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(req.format.content_type()));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    name_version(&mut res, &s);
+    Ok(res)
+}
+
+/// The TileJSON 3.0 document of the pyramid.
+pub async fn tilejson(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    params::no_params(q.as_deref())?;
+    let s = st.snapshot.load();
+    Ok(cacheable(&s, &headers, || query::tilejson(&s).to_vec(), JSON))
 }
 
 pub async fn healthz() -> Response {

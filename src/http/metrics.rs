@@ -51,6 +51,8 @@ pub const ROUTES: &[&str] = &[
     "/list",
     "/d/{id}",
     "/assets/pages.css",
+    "/tiles/tiles.json",
+    "/tiles/{z}/{x}/{y}",
     "(unmatched)",
 ];
 

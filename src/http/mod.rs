@@ -114,6 +114,8 @@ pub fn router(state: AppState) -> Router {
         .route("/list", get(pages::list))
         .route("/d/{id}", get(pages::desk))
         .route("/assets/pages.css", get(pages::css))
+        .route("/tiles/tiles.json", get(handlers::tilejson))
+        .route("/tiles/{z}/{x}/{y}", get(handlers::tile))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone())
@@ -170,13 +172,17 @@ async fn rate_limit(State(st): State<AppState>, req: Request, next: Next) -> Res
     }
 }
 
-/// Only answers that are the same for everyone — the taxonomy and a single desk — may be cached.
+/// Only answers that are the same for everyone — the taxonomy, a single desk, tiles — may be cached.
 /// Answers that depend on where someone is or what they look for must not be stored by browsers
 /// or proxies (a shared phone or PC would keep them), nor may health checks or errors. No
 /// referrer leaves the widget.
 async fn privacy_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let shared = path == "/api/v1/domains" || path.starts_with("/api/v1/points/") || path.starts_with("/d/") || path.starts_with("/assets/");
+    let shared = path == "/api/v1/domains"
+        || path.starts_with("/api/v1/points/")
+        || path.starts_with("/d/")
+        || path.starts_with("/assets/")
+        || path.starts_with("/tiles/");
     let mut res = next.run(req).await;
     let cacheable = shared && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED);
     let h = res.headers_mut();

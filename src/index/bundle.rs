@@ -7,7 +7,10 @@
 //!   the bytes the API serves);
 //! - `desks.bin` — where each feature starts, each desk's position and filter fields, and the
 //!   language table: what the R-tree is rebuilt from without parsing any JSON;
-//! - `text/` — the tantivy index, joined to the desks by ordinal.
+//! - `text/` — the tantivy index, joined to the desks by ordinal;
+//! - `tiles.mvt.pmtiles`, `tiles.geojson.pmtiles` — the public desks' tile pyramid (zooms 0–14) as
+//!   Mapbox Vector Tiles and as GeoJSON, PMTiles v3 archives (see [`crate::tiles`]), served at
+//!   `/tiles/…` so tiles always come from the bundle every other answer comes from.
 //!
 //! A bundle is written into a temporary sibling directory, synced, and swapped into place only
 //! when complete, by one atomic exchange of the two directory entries (`renameat2` with
@@ -32,9 +35,10 @@ use super::store::DeskStore;
 use super::text::{DeskBits, TextIndex};
 use crate::ingest::{self, Format, InputSummary};
 use crate::model::{Audience, ContactPoint, Taxonomy};
+use crate::tiles::{self, Archive, Format as TileFormat, TileJson, TileSet, tree};
 
 /// Version of the on-disk layout; a loader refuses any other.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The default dataset compiled into the binary.
 pub const EMBEDDED_SAMPLE: &[u8] = include_bytes!("../../data/sample.geojson");
@@ -51,6 +55,8 @@ pub enum BundleError {
     Corrupt { path: PathBuf, reason: String },
     #[error("text index: {0}")]
     Text(#[from] tantivy::TantivyError),
+    #[error("tiles: {0}")]
+    Tiles(String),
     #[error("{0}")]
     Other(String),
 }
@@ -99,6 +105,12 @@ pub struct Manifest {
     pub content_hash: String,
     /// BLAKE3 of `desks.bin`, hex.
     pub desks_hash: String,
+    /// Non-empty tiles of the pyramid (each in both archives).
+    pub tiles: usize,
+    /// BLAKE3 of `tiles.mvt.pmtiles`, hex.
+    pub tiles_mvt_hash: String,
+    /// BLAKE3 of `tiles.geojson.pmtiles`, hex.
+    pub tiles_geojson_hash: String,
     pub counts: Counts,
     pub inputs: Vec<InputSummary>,
     /// Invalid records left out with `--skip-invalid` (0 for a strict build).
@@ -118,6 +130,8 @@ pub struct Snapshot {
     /// Counts over the desks offering each domain, per audience.
     pub need_counts: NeedCounts,
     pub text: TextIndex,
+    /// The tile pyramid of the public desks.
+    pub tiles: TileSet,
     pub taxonomy: &'static Taxonomy,
     /// Where it came from: a bundle path, or `embedded`.
     pub source: String,
@@ -131,13 +145,16 @@ impl Snapshot {
         let desks = DeskStore::from_points(&points);
         let (entries, langs) = SpatialIndex::entries(&points);
         let desks_bin = encode_desks(&desks, &entries, &langs);
-        let manifest = manifest(&points, inputs, 0, &desks, &desks_bin);
+        let clusters = ClusterIndex::build(&entries, desks.positions());
+        let pyramid = TileFiles::make(&points, &clusters)?;
+        let manifest = manifest(&points, inputs, 0, &desks, &desks_bin, &pyramid);
         let bits = bits_of(&entries);
         Ok(Snapshot {
             manifest,
             need_counts: NeedCounts::build(&bits),
             bits,
-            clusters: ClusterIndex::build(&entries, desks.positions()),
+            clusters,
+            tiles: pyramid.into_set()?,
             desks: Arc::new(desks),
             spatial: SpatialIndex::from_entries(entries, langs),
             text,
@@ -198,15 +215,29 @@ impl Snapshot {
         let bits = bits_of(&entries);
         // The R-tree and the clusters need only desks.bin: build them, one per core, while the
         // features are read and checked against their hash.
-        let (geojson, clusters, spatial) = std::thread::scope(|scope| {
+        let (geojson, clusters, spatial, tiles) = std::thread::scope(|scope| {
             let tree_entries = entries.clone();
             let spatial = scope.spawn(move || SpatialIndex::from_entries(tree_entries, langs));
             let clusters = scope.spawn(|| ClusterIndex::build(&entries, &positions));
+            let tiles = scope.spawn(|| -> Result<TileSet, BundleError> {
+                let archive = |name: &str, hash: &str| {
+                    let bytes = read_checked(name, hash)?;
+                    Archive::parse(bytes.into()).map_err(|e| corrupt(format!("{name}: {e}")))
+                };
+                let mvt = archive(MVT_ARCHIVE, &manifest.tiles_mvt_hash)?;
+                let geojson = archive(GEOJSON_ARCHIVE, &manifest.tiles_geojson_hash)?;
+                if mvt.len() != manifest.tiles || geojson.len() != manifest.tiles {
+                    return Err(corrupt(format!("manifest counts {} tiles, the archives hold {} and {}", manifest.tiles, mvt.len(), geojson.len())));
+                }
+                TileSet::new(mvt, geojson, tiles::SERVED_BASE).map_err(|e| corrupt(format!("{MVT_ARCHIVE}: {e}")))
+            });
             let geojson = read_checked("points.geojson", &manifest.content_hash);
             let clusters = clusters.join().expect("cluster build does not panic");
-            (geojson, clusters, spatial.join().expect("R-tree build does not panic"))
+            let tiles = tiles.join().expect("tile loading does not panic");
+            (geojson, clusters, spatial.join().expect("R-tree build does not panic"), tiles)
         });
         let geojson = geojson?;
+        let tiles = tiles?;
         lap("points.geojson verified; clusters and r-tree built");
         let desks = DeskStore::from_parts(geojson, offsets, positions, by_id)
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
@@ -227,6 +258,7 @@ impl Snapshot {
             desks: Arc::new(desks),
             spatial,
             text,
+            tiles,
             taxonomy: Taxonomy::embedded(),
             source: dir.display().to_string(),
         })
@@ -258,16 +290,50 @@ fn hash_of(bytes: &[u8]) -> String {
     h.finalize().to_hex().to_string()
 }
 
-fn manifest(points: &[ContactPoint], inputs: Vec<InputSummary>, skipped: usize, desks: &DeskStore, desks_bin: &[u8]) -> Manifest {
+fn manifest(points: &[ContactPoint], inputs: Vec<InputSummary>, skipped: usize, desks: &DeskStore, desks_bin: &[u8], pyramid: &TileFiles) -> Manifest {
     Manifest {
         format_version: FORMAT_VERSION,
         sportello_version: env!("CARGO_PKG_VERSION").to_string(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         content_hash: hash_of(desks.geojson()),
         desks_hash: hash_of(desks_bin),
+        tiles: pyramid.tiles.len(),
+        tiles_mvt_hash: hash_of(&pyramid.mvt),
+        tiles_geojson_hash: hash_of(&pyramid.geojson),
         counts: Counts::of(points),
         inputs,
         skipped_invalid: skipped,
+    }
+}
+
+/// The bundle's MVT archive.
+pub const MVT_ARCHIVE: &str = "tiles.mvt.pmtiles";
+/// The bundle's GeoJSON archive.
+pub const GEOJSON_ARCHIVE: &str = "tiles.geojson.pmtiles";
+
+/// The tile pyramid of a bundle's points, encoded: the tiles, their description, and both
+/// archives.
+struct TileFiles {
+    tiles: Vec<tiles::Tile>,
+    meta: TileJson,
+    mvt: Vec<u8>,
+    geojson: Vec<u8>,
+}
+
+impl TileFiles {
+    /// The pyramid of `points` (by ordinal), cut from `clusters` built from them.
+    fn make(points: &[ContactPoint], clusters: &ClusterIndex) -> Result<TileFiles, BundleError> {
+        let tiles = tiles::generate(points, clusters).map_err(|e| BundleError::Tiles(e.to_string()))?;
+        let meta = TileJson::of(points);
+        let archive = |f: TileFormat| tiles::archive::write(&tiles, f, &meta).map_err(|e| BundleError::Tiles(e.to_string()));
+        let (mvt, geojson) = (archive(TileFormat::Mvt)?, archive(TileFormat::GeoJson)?);
+        Ok(TileFiles { tiles, meta, mvt, geojson })
+    }
+
+    /// The archives, read back as a server reads them.
+    fn into_set(self) -> Result<TileSet, BundleError> {
+        let parse = |b: Vec<u8>| Archive::parse(b.into()).map_err(|e| BundleError::Tiles(e.to_string()));
+        TileSet::new(parse(self.mvt)?, parse(self.geojson)?, tiles::SERVED_BASE).map_err(|e| BundleError::Tiles(e.to_string()))
     }
 }
 
@@ -366,7 +432,7 @@ fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
     // What follows is 8 bytes and DESK_BYTES per desk, exactly.
     let rest = b.len() - cursor.at;
     let mut take = |len: usize| cursor.take(len);
-    if rest < 8 || (rest - 8) % DESK_BYTES != 0 || ((rest - 8) / DESK_BYTES) as u64 != n {
+    if rest < 8 || !(rest - 8).is_multiple_of(DESK_BYTES) || ((rest - 8) / DESK_BYTES) as u64 != n {
         return Err(format!("{rest} bytes after the language table do not hold the {n} desks the file counts"));
     }
     let n = n as usize;
@@ -431,13 +497,33 @@ pub fn spatial_order(points: &mut [ContactPoint]) {
 
 /// Writes a bundle of `points` to `out`, atomically, in [`spatial_order`]. An existing bundle at
 /// `out` is replaced as a whole; any other existing path is refused.
-pub fn write(
+pub fn write(points: Vec<ContactPoint>, inputs: Vec<InputSummary>, skipped: usize, out: &Path, progress: &mut dyn Progress) -> Result<Manifest, BundleError> {
+    write_with_tiles(points, inputs, skipped, out, None, progress).map(|(m, _)| m)
+}
+
+/// Where `build` writes the static copy of the tile pyramid.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeOptions<'a> {
+    /// The directory (replaced atomically; see [`tree::check_target`]).
+    pub dir: &'a Path,
+    /// The URL the directory will be served at, for `tiles.json` (e.g. `/tiles` or
+    /// `https://cdn.example.org/desks`).
+    pub base_url: &'a str,
+}
+
+/// [`write`], and when `tree` is given, the static tile tree too (after the bundle; both are
+/// checked before anything is written).
+pub fn write_with_tiles(
     mut points: Vec<ContactPoint>,
     inputs: Vec<InputSummary>,
     skipped: usize,
     out: &Path,
+    tree: Option<TreeOptions>,
     progress: &mut dyn Progress,
-) -> Result<Manifest, BundleError> {
+) -> Result<(Manifest, Option<tree::TreeSummary>), BundleError> {
+    if let Some(t) = tree {
+        tree::check_target(t.dir)?;
+    }
     if out.exists() && !out.join("manifest.json").is_file() {
         let empty = out.is_dir() && std::fs::read_dir(out).map_err(io(out))?.next().is_none();
         if !empty {
@@ -462,7 +548,11 @@ pub fn write(
     let desks = DeskStore::from_points(points);
     let (entries, langs) = SpatialIndex::entries(points);
     let desks_bin = encode_desks(&desks, &entries, &langs);
-    for (name, bytes) in [("points.geojson", desks.geojson()), ("desks.bin", &desks_bin[..])] {
+    progress.inc(points.len() as u64);
+
+    progress.phase("making tiles", points.len() as u64);
+    let pyramid = TileFiles::make(points, &ClusterIndex::build(&entries, desks.positions()))?;
+    for (name, bytes) in [("points.geojson", desks.geojson()), ("desks.bin", &desks_bin[..]), (MVT_ARCHIVE, &pyramid.mvt[..]), (GEOJSON_ARCHIVE, &pyramid.geojson[..])] {
         let path = tmp.path().join(name);
         let mut f = File::create(&path).map_err(io(&path))?;
         f.write_all(bytes).map_err(io(&path))?;
@@ -475,7 +565,7 @@ pub fn write(
     std::fs::create_dir(&tdir).map_err(io(&tdir))?;
     TextIndex::build(points, Some(&tdir), Taxonomy::embedded(), &mut |n| progress.inc(n))?;
 
-    let manifest = manifest(points, inputs, skipped, &desks, &desks_bin);
+    let manifest = manifest(points, inputs, skipped, &desks, &desks_bin, &pyramid);
     let mpath = tmp.path().join("manifest.json");
     let mut mf = File::create(&mpath).map_err(io(&mpath))?;
     serde_json::to_writer_pretty(&mut mf, &manifest).map_err(|e| BundleError::Other(e.to_string()))?;
@@ -495,7 +585,16 @@ pub fn write(
         std::fs::rename(&tmp_path, out).map_err(io(out))?;
     }
     sync_dir(&parent)?;
-    Ok(manifest)
+    let summary = match tree {
+        Some(t) => {
+            progress.phase("writing the tile tree", pyramid.tiles.len() as u64);
+            let summary = tree::write(t.dir, &pyramid.tiles, &pyramid.mvt, &pyramid.meta.document(t.base_url))?;
+            progress.inc(pyramid.tiles.len() as u64);
+            Some(summary)
+        }
+        None => None,
+    };
+    Ok((manifest, summary))
 }
 
 /// Makes a bundle readable by every user — directories 0755, files 0644 — where its temporary
@@ -523,7 +622,7 @@ fn readable_by_all(_dir: &Path) -> Result<(), BundleError> {
 
 /// The lock a build holds on its bundle's name: `.NAME.lock` beside it, removed when the build
 /// ends (ended or failed; a killed build leaves it, unlocked, and the next one takes it over).
-struct BuildLock {
+pub(crate) struct BuildLock {
     path: PathBuf,
     _file: File,
 }
@@ -537,7 +636,7 @@ impl Drop for BuildLock {
 
 /// Takes `.NAME.lock` in `parent` (waiting while another build of the same bundle holds it), then
 /// removes what builds of `NAME` killed earlier left behind: `.NAME.tmp-*` and `.NAME.old-*`.
-fn lock_and_clean(parent: &Path, name: &str) -> Result<BuildLock, BundleError> {
+pub(crate) fn lock_and_clean(parent: &Path, name: &str) -> Result<BuildLock, BundleError> {
     use std::os::unix::fs::MetadataExt;
     let path = parent.join(format!(".{name}.lock"));
     let file = loop {
@@ -572,7 +671,7 @@ fn lock_and_clean(parent: &Path, name: &str) -> Result<BuildLock, BundleError> {
 /// Exchanges the directory entries `new` and `out` in one step, so `out` is never missing. Where
 /// the system cannot exchange, `out` moves aside and `new` takes its name (a moment without
 /// `out`, which a reader retries).
-fn swap(new: &Path, out: &Path) -> Result<(), BundleError> {
+pub(crate) fn swap(new: &Path, out: &Path) -> Result<(), BundleError> {
     #[cfg(target_os = "linux")]
     match rustix::fs::renameat_with(rustix::fs::CWD, new, rustix::fs::CWD, out, rustix::fs::RenameFlags::EXCHANGE) {
         Ok(()) => return Ok(()),
@@ -591,6 +690,6 @@ fn swap(new: &Path, out: &Path) -> Result<(), BundleError> {
 }
 
 /// Makes a directory's entries durable (its new files and renames survive a power cut).
-fn sync_dir(dir: &Path) -> Result<(), BundleError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), BundleError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }

@@ -8,6 +8,7 @@
 //! it; filtered ones group the desks they find the same way, so both give the same answer.
 
 use crate::model::Audience;
+use crate::model::feature::ClusterFeature;
 
 use super::spatial::Entry;
 
@@ -80,6 +81,22 @@ impl Cell {
     /// Mean position of the members, (lon, lat) in degrees.
     pub fn centroid(&self) -> (f64, f64) {
         (self.sum_lon / f64::from(self.count), self.sum_lat / f64::from(self.count))
+    }
+
+    /// This cell of zoom `zoom` as a cluster marker at its members' mean position, breaking apart
+    /// one zoom higher (at most `max_zoom`). Viewport answers and tiles both draw clusters so.
+    pub fn feature(&self, zoom: u8, max_zoom: u8) -> ClusterFeature {
+        let (lon, lat) = self.centroid();
+        ClusterFeature {
+            zoom,
+            cx: self.cx,
+            cy: self.cy,
+            lon,
+            lat,
+            point_count: self.count as usize,
+            expansion_zoom: (zoom + 1).min(max_zoom),
+            bbox: self.bbox.map(f64::from),
+        }
     }
 }
 
@@ -159,6 +176,16 @@ impl ClusterIndex {
             })
         };
         ClusterIndex { public: Pyramid::build(of(Audience::Public)), unions: Pyramid::build(of(Audience::Unions)) }
+    }
+
+    /// Every cell at `zoom` (at most [`PYRAMID_MAX_ZOOM`]) of one audience, sorted by row then
+    /// column: what the tile pyramid is cut from.
+    pub fn level(&self, zoom: u8, audience: Audience) -> &[Cell] {
+        let p = match audience {
+            Audience::Public => &self.public,
+            Audience::Unions => &self.unions,
+        };
+        &p.levels[zoom as usize]
     }
 
     /// The cells at `zoom` (at most [`PYRAMID_MAX_ZOOM`]) in the given column and row ranges, for

@@ -109,7 +109,7 @@ fn push_degrees(out: &mut Vec<u8>, v: f64) {
     let mut frac = micro % 1_000_000;
     if frac != 0 {
         let mut digits = 6;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }

@@ -1,4 +1,4 @@
-//! The operations the product offers — nearest, viewport, search, one desk, the taxonomy — written
+//! The operations the product offers — nearest, viewport, search, one desk, the taxonomy, tiles — written
 //! against a [`Snapshot`]. Pure and synchronous: no HTTP or async types, so they are unit-testable
 //! and reusable by the CLI. Every filter applies before `k` or `limit`.
 
@@ -18,7 +18,7 @@ use crate::index::text::Facets;
 use crate::model::Domain;
 pub use locate::{locate_ip, locate_place};
 pub use list::{LIST_DESKS, ListAnswer, ShownDesk};
-pub use params::{DomainsRequest, Filters, ListRequest, LocateRequest, NearestRequest, ParamError, SearchRequest, ViewportRequest};
+pub use params::{DomainsRequest, Filters, ListRequest, LocateRequest, NearestRequest, ParamError, SearchRequest, TileRequest, ViewportRequest};
 pub use search::{DISTANCE_HALF_KM, FacetScope, NEED_SHARE, SearchAnswer, search};
 pub use viewport::{Viewport, viewport};
 
@@ -116,6 +116,32 @@ pub fn domains(s: &Snapshot, r: &DomainsRequest) -> (String, bool, Vec<DomainLab
         })
         .collect();
     (ui, rtl, list)
+}
+
+/// A tile as the bundle stores it.
+pub struct StoredTile<'a> {
+    /// The stored bytes, gzip-compressed when `gzipped`.
+    pub bytes: bytes::Bytes,
+    pub gzipped: bool,
+    archive: &'a crate::tiles::Archive,
+}
+
+impl StoredTile<'_> {
+    /// The tile's plain bytes (decompressed when stored compressed).
+    pub fn plain(&self) -> Result<Vec<u8>, crate::tiles::ArchiveError> {
+        self.archive.plain(&self.bytes)
+    }
+}
+
+/// One tile of the bundle's pyramid, or `None` when the tile holds no public desk.
+pub fn tile<'a>(s: &'a Snapshot, r: &TileRequest) -> Option<StoredTile<'a>> {
+    let archive = s.tiles.archive(r.format);
+    archive.get(r.coord).map(|bytes| StoredTile { bytes, gzipped: archive.gzipped(), archive })
+}
+
+/// The TileJSON 3.0 document of the bundle's pyramid.
+pub fn tilejson(s: &Snapshot) -> &[u8] {
+    &s.tiles.tilejson
 }
 
 #[cfg(test)]

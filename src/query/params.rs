@@ -426,3 +426,35 @@ impl ListRequest {
         self.place.is_none() && self.at.is_none() && self.q.is_none() && self.filters.langs.is_empty() && self.filters.domains.is_empty()
     }
 }
+
+/// `/tiles/{z}/{x}/{y}.mvt|.geojson`: one tile of the pyramid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileRequest {
+    pub coord: crate::tiles::TileCoord,
+    pub format: crate::tiles::Format,
+}
+
+impl TileRequest {
+    /// Parses the path's zoom `z`, column `x` and last segment `{y}.mvt` or `{y}.geojson`; no
+    /// query parameters are accepted.
+    pub fn from_path(z: &str, x: &str, file: &str, raw: Option<&str>) -> Result<Self, ParamError> {
+        use crate::tiles::{Format, MAX_ZOOM, TileCoord};
+        no_params(raw)?;
+        let whole = |name: &str, v: &str, max: u32| -> Result<u32, ParamError> {
+            let n = if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) { None } else { v.parse::<u32>().ok() };
+            n.filter(|&n| n <= max).ok_or_else(|| err(name, format!("{:?} is not a whole number from 0 to {max}", shown(v))))
+        };
+        let z = whole("z", z, u32::from(MAX_ZOOM))? as u8;
+        let last = (1u32 << z) - 1;
+        let x = whole("x", x, last)?;
+        let (y, ext) = file.rsplit_once('.').ok_or_else(|| err("format", "the tile name must end in .mvt or .geojson"))?;
+        let format = match ext {
+            "mvt" => Format::Mvt,
+            "geojson" => Format::GeoJson,
+            other => return Err(err("format", format!("{:?} is not a tile format; use .mvt or .geojson", shown(other)))),
+        };
+        let y = whole("y", y, last)?;
+        let coord = TileCoord::new(z, x, y).ok_or_else(|| err("z", "outside the pyramid"))?;
+        Ok(TileRequest { coord, format })
+    }
+}

@@ -133,17 +133,7 @@ pub fn viewport(s: &Snapshot, r: &ViewportRequest, now: DateTime<Utc>) -> Viewpo
         if c.count == 1 {
             out.points.push(Hit { ord: c.first, distance_m: None });
         } else {
-            let (lon, lat) = c.centroid();
-            out.clusters.push(ClusterFeature {
-                zoom,
-                cx: c.cx,
-                cy: c.cy,
-                lon,
-                lat,
-                point_count: c.count as usize,
-                expansion_zoom: (zoom + 1).min(MAX_ZOOM),
-                bbox: c.bbox.map(f64::from),
-            });
+            out.clusters.push(c.feature(zoom, MAX_ZOOM));
         }
     }
     out.points.sort_by_key(|h| h.ord);

@@ -12,7 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_sportello");
 const TOKEN: &str = "correct-horse-battery-staple";
 
 fn build(input: &Path, out: &Path) {
-    let res = Command::new(BIN).args(["build", "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    let res = Command::new(BIN).args(["build", "--no-tiles", "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
 }
 

@@ -13,7 +13,7 @@ fn root() -> PathBuf {
 }
 
 fn build(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN).current_dir(dir).arg("build").args(args).output().expect("runs sportello")
+    Command::new(BIN).current_dir(dir).arg("build").args(args).arg("--no-tiles").output().expect("runs sportello")
 }
 
 /// Every file in tests/data/invalid fails a strict build with exit code 2, lists exactly the
@@ -185,7 +185,7 @@ fn regression_a_killed_build_leaves_the_previous_bundle_whole() {
     let mut killed_before_swap = 0;
     for fraction in [0.1, 0.4, 0.7, 0.95] {
         let mut child = Command::new(BIN)
-            .args(["build", "--input", synth.to_str().unwrap(), "--out", bundle.to_str().unwrap()])
+            .args(["build", "--no-tiles", "--input", synth.to_str().unwrap(), "--out", bundle.to_str().unwrap()])
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();

@@ -17,3 +17,4 @@ mod rolling;
 mod search;
 mod slow_clients;
 mod support;
+mod tiles;
