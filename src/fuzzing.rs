@@ -310,3 +310,98 @@ fn load_and_query(dir: &Path) {
     let (ui, rtl, list) = q::domains(&s, &DomainsRequest { ui: "ar".into() });
     json("domains", &body::domains(&ui, rtl, &list));
 }
+
+/// The PMTiles archive reader (what `serve` runs on a bundle's `tiles.*.pmtiles`) on any bytes:
+/// it refuses them with a reason or gives an archive whose every listed tile is found again by
+/// its coordinates, with the same bytes, and whose tiles decompress or are refused — never a
+/// panic, never a slice outside the archive.
+pub fn tile_archive(data: &[u8]) {
+    use crate::tiles::{Archive, TileCoord};
+    let a = match Archive::parse(bytes::Bytes::copy_from_slice(data)) {
+        Ok(a) => a,
+        Err(e) => {
+            assert!(!e.0.trim().is_empty(), "a refused archive says why");
+            return;
+        }
+    };
+    let _ = a.metadata().len();
+    let mut listed = 0usize;
+    for (coord, stored) in a.tiles().take(5_000) {
+        listed += 1;
+        let found = a.get(coord).unwrap_or_else(|| panic!("tile {coord:?} is listed but not found"));
+        assert_eq!(found, stored, "tile {coord:?}: found bytes differ from the listed ones");
+        let _ = a.plain(&found);
+    }
+    assert!(listed <= a.len(), "more tiles listed than the archive counts");
+    for z in 0..=crate::tiles::MAX_ZOOM {
+        let last = (1u32 << z) - 1;
+        for (x, y) in [(0, 0), (last, last), (last / 2, last / 3)] {
+            if let Some(c) = TileCoord::new(z, x, y)
+                && let Some(b) = a.get(c)
+            {
+                let _ = a.plain(&b);
+            }
+        }
+    }
+}
+
+/// The tile encoder on the valid desks of a GeoJSON file: at every zoom the tiles together stand
+/// for every public desk exactly once (a cluster for its `point_count`, a desk for one), each
+/// desk or cluster in the tile its cell belongs to; at the top zoom every public desk is its own
+/// feature, with its id; every tile is well-formed GeoJSON and non-empty.
+pub fn tile_pyramid(data: &[u8]) {
+    use crate::index::clusters::{ClusterIndex, cell_of};
+    use crate::index::spatial::SpatialIndex;
+    use crate::index::store::DeskStore;
+    use crate::model::Audience;
+    use crate::tiles::MAX_ZOOM;
+    let mut ing = Ingester::new();
+    ing.read_bytes("fuzz-input", Format::GeoJson, data, &mut |_| {});
+    let mut points = ing.finish().points;
+    points.truncate(400);
+    if points.is_empty() {
+        return;
+    }
+    bundle::spatial_order(&mut points);
+    let desks = DeskStore::from_points(&points);
+    let (entries, _) = SpatialIndex::entries(&points);
+    let clusters = ClusterIndex::build(&entries, desks.positions());
+    let tiles = crate::tiles::generate(&points, &clusters).unwrap_or_else(|e| panic!("valid desks could not be encoded: {e}"));
+    let public: Vec<&crate::model::ContactPoint> = points.iter().filter(|p| p.audience == Audience::Public).collect();
+    let mut per_zoom = vec![0u64; usize::from(MAX_ZOOM) + 1];
+    let mut top_ids: Vec<String> = Vec::new();
+    for t in &tiles {
+        let v: Value = serde_json::from_slice(&t.geojson).unwrap_or_else(|e| panic!("tile {:?} is not JSON: {e}", t.coord));
+        let features = v["features"].as_array().unwrap_or_else(|| panic!("tile {:?} has no features array", t.coord));
+        assert!(!features.is_empty(), "an empty tile {:?} was written", t.coord);
+        assert_eq!(features.len(), t.features, "tile {:?}: feature count", t.coord);
+        let z = t.coord.z;
+        for f in features {
+            let p = &f["properties"];
+            let n = if p["cluster"] == true { p["point_count"].as_u64().expect("a cluster has a point_count") } else { 1 };
+            assert!(n >= 1, "a feature stands for no desk");
+            let at = f["geometry"]["coordinates"].as_array().expect("a point");
+            let (lon, lat) = (at[0].as_f64().expect("lon"), at[1].as_f64().expect("lat"));
+            // Coordinates are written with 6 decimals, so a desk within 1e-6° of a tile's edge may
+            // be drawn just across it.
+            let near = [-2e-6, 0.0, 2e-6];
+            let inside = near.iter().any(|dx| near.iter().any(|dy| {
+                let (cx, cy) = cell_of(lon + dx, lat + dy, z);
+                (cx / 4, cy / 4) == (t.coord.x, t.coord.y)
+            }));
+            assert!(inside, "a feature at {lon},{lat} lies outside its tile {:?}", t.coord);
+            per_zoom[usize::from(z)] += n;
+            if z == MAX_ZOOM {
+                assert_ne!(p["cluster"], true, "a cluster at the top zoom");
+                top_ids.push(f["id"].as_str().expect("a desk has its id").to_string());
+            }
+        }
+    }
+    for (z, n) in per_zoom.iter().enumerate() {
+        assert_eq!(*n, public.len() as u64, "zoom {z}: the tiles stand for {n} desks, not {}", public.len());
+    }
+    top_ids.sort();
+    let mut want: Vec<String> = public.iter().map(|p| p.id.to_string()).collect();
+    want.sort();
+    assert_eq!(top_ids, want, "the top zoom holds every public desk once");
+}

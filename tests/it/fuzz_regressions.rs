@@ -17,6 +17,8 @@ const TARGETS: &[(&str, Harness)] = &[
     ("query_string", fuzzing::query_string),
     ("bundle_desks", fuzzing::bundle_desks),
     ("bundle_manifest", fuzzing::bundle_manifest),
+    ("tile_archive", fuzzing::tile_archive),
+    ("tile_pyramid", fuzzing::tile_pyramid),
 ];
 
 fn root() -> PathBuf {
