@@ -84,9 +84,24 @@ pub fn all_desks(s: &Snapshot) -> Vec<ContactPoint> {
     (0..s.len() as u32).map(|i| s.desks.desk(i)).collect()
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, never the same twice in this test run.
+///
+/// Ports are handed out below the kernel's ephemeral range (32768 and up on Linux): a port the
+/// kernel picks for `bind(0)` is free only until someone else is given it, and the tests open
+/// thousands of outgoing connections whose local ports come from that same range. Two servers
+/// started on one port made a test talk to the wrong server (a CI run saw an unlimited server
+/// answer where one with `--max-connections 20` was expected).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Each test process starts at its own offset, so two test runs on one machine rarely meet.
+    let base = 20_000 + (std::process::id() % 40) as u16 * 300;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The real `sportello serve` process on a loopback port, killed when dropped.
@@ -128,8 +143,11 @@ impl Server {
         let start = std::time::Instant::now();
         while client.get(format!("{base}/readyz")).send().await.is_err() {
             assert!(start.elapsed() < std::time::Duration::from_secs(60), "server did not start");
+            assert!(matches!(child.try_wait(), Ok(None)), "server exited before it was ready");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        // Whoever answered must be this server, not another one on the same port.
+        assert!(matches!(child.try_wait(), Ok(None)), "server on port {port} exited; another process answered");
         Server { base, port, child, output }
     }
 
