@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sportello::http::{self, AppState, body};
@@ -57,7 +58,8 @@ enum Command {
     /// Validate data files and write an immutable bundle (strict: any bad record → exit code 2,
     /// every bad record listed, nothing written).
     Build {
-        /// Input files: GeoJSON FeatureCollections (.geojson, .json) or CSV (.csv).
+        /// Input files: GeoJSON FeatureCollections (.geojson, .json), CSV (.csv) or Open Referral
+        /// HSDS 3.0 JSON (.hsds.json).
         #[arg(long = "input", short = 'i', required = true, num_args = 1..)]
         inputs: Vec<PathBuf>,
         /// The bundle directory to write (replaced atomically if it already holds a bundle).
@@ -89,6 +91,19 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Output file (standard output when absent).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+    },
+    /// Write a bundle's desks out: as GeoJSON (the FeatureCollection `build` reads) or as Open
+    /// Referral HSDS 3.0 JSON (an array of organizations; `build` reads it back as .hsds.json).
+    Export {
+        /// geojson or hsds.
+        #[arg(long, value_parser = ["geojson", "hsds"])]
+        format: String,
+        /// A bundle directory (the embedded dataset when absent).
+        #[arg(long, env = "SPORTELLO_BUNDLE")]
+        bundle: Option<PathBuf>,
+        /// Output file (standard output when absent); written whole or not at all.
         #[arg(long, short = 'o')]
         out: Option<PathBuf>,
     },
@@ -278,6 +293,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export { format, bundle, out } => {
+            let s = load(bundle.as_ref())?;
+            let desks: Vec<_> = (0..s.len() as u32).map(|i| s.desks.desk(i)).collect();
+            let mut bytes = match format.as_str() {
+                "hsds" => serde_json::to_vec_pretty(&sportello::export::hsds(&desks, s.taxonomy))?,
+                _ => s.desks.geojson().to_vec(),
+            };
+            if !bytes.ends_with(b"\n") {
+                bytes.push(b'\n');
+            }
+            match out {
+                Some(path) => {
+                    // A temporary sibling renamed into place: a reader never sees half a file.
+                    let tmp = path.with_extension("partial");
+                    std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+                    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {} ({} desks, {format})", path.display(), desks.len());
+                }
+                None => std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Query { bundle, endpoint, query: q } => {
             let s = load(bundle.as_ref())?;
             let now = chrono::Utc::now();
@@ -335,6 +372,10 @@ fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool, tree: Op
     let ing = ingest::read_files(inputs, &mut |n| bar.inc(n));
     for p in &ing.problems {
         bar.suspend(|| eprintln!("{p}"));
+    }
+    // Warnings never stop a build: what they name was read and could not be used.
+    for w in &ing.warnings {
+        bar.suspend(|| eprintln!("warning: {w}"));
     }
     let records: usize = ing.inputs.iter().map(|i| i.records).sum();
     let file_problems = ing.problems.iter().any(|p| p.record == ingest::Record::File);

@@ -128,6 +128,14 @@ impl Fees {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Membership => "membership",
+            Self::Fee => "fee",
+        }
+    }
 }
 
 /// Wheelchair access, in OpenStreetMap's vocabulary.
@@ -146,6 +154,14 @@ impl Wheelchair {
             "no" => Some(Self::No),
             "limited" => Some(Self::Limited),
             _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Limited => "limited",
         }
     }
 }

@@ -6,6 +6,7 @@ mod bounds;
 mod build;
 mod cors;
 mod fuzz_regressions;
+mod hsds;
 mod locate;
 mod metrics;
 mod nearest;
