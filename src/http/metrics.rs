@@ -53,6 +53,7 @@ pub const ROUTES: &[&str] = &[
     "/assets/pages.css",
     "/tiles/tiles.json",
     "/tiles/{z}/{x}/{y}",
+    "/openapi.json",
     "(unmatched)",
 ];
 

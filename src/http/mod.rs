@@ -8,6 +8,7 @@ pub mod error;
 mod handlers;
 pub mod limit;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod server;
 
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
         .route("/", get(pages::root))
         .route("/list", get(pages::list))
         .route("/d/{id}", get(pages::desk))

@@ -10,6 +10,7 @@ mod hsds;
 mod locate;
 mod metrics;
 mod nearest;
+mod openapi;
 mod pages;
 mod privacy;
 mod rate_limit;
