@@ -47,9 +47,13 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_descriptio
     let server = Server::start(&["--rate-limit", "0"], &[("RUST_LOG", "warn")]).await;
     let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/schemathesis/bin/schemathesis");
     let url = format!("{}/openapi.json", server.base);
+    // schemathesis keeps a cache in its working directory: not in the checkout.
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path().to_path_buf();
     // Run off the test's runtime thread, which must stay free while the server answers.
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&tool)
+            .current_dir(&cwd)
             .args(["run", &url])
             .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
             .args(["--max-examples", "30", "--seed", "20261202", "--workers", "1", "--no-color"])
