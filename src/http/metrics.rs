@@ -53,6 +53,8 @@ pub const ROUTES: &[&str] = &[
     "/assets/pages.css",
     "/tiles/tiles.json",
     "/tiles/{z}/{x}/{y}",
+    "/basemap/operator.pmtiles",
+    "/basemap/operator.json",
     "(unmatched)",
 ];
 

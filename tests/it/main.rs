@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod basemap;
 mod bounds;
 mod build;
 mod cors;
