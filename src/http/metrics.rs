@@ -55,6 +55,13 @@ pub const ROUTES: &[&str] = &[
     "/tiles/{z}/{x}/{y}",
     "/basemap/operator.pmtiles",
     "/basemap/operator.json",
+    "/ogc",
+    "/ogc/conformance",
+    "/ogc/api",
+    "/ogc/collections",
+    "/ogc/collections/{collection_id}",
+    "/ogc/collections/{collection_id}/items",
+    "/ogc/collections/{collection_id}/items/{feature_id}",
     "(unmatched)",
 ];
 

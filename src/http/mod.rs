@@ -9,6 +9,8 @@ pub mod error;
 mod handlers;
 pub mod limit;
 pub mod metrics;
+pub mod ogc;
+pub mod ogc_api;
 pub mod pages;
 pub mod server;
 
@@ -129,6 +131,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tiles/{z}/{x}/{y}", get(handlers::tile))
         .route("/basemap/operator.pmtiles", get(basemap::file))
         .route("/basemap/operator.json", get(basemap::info))
+        .route("/ogc", get(ogc::landing))
+        .route("/ogc/conformance", get(ogc::conformance))
+        .route("/ogc/api", get(ogc::api))
+        .route("/ogc/collections", get(ogc::collections))
+        .route("/ogc/collections/{collection_id}", get(ogc::collection_doc))
+        .route("/ogc/collections/{collection_id}/items", get(ogc::items))
+        .route("/ogc/collections/{collection_id}/items/{feature_id}", get(ogc::item))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone())

@@ -10,6 +10,7 @@ mod fuzz_regressions;
 mod locate;
 mod metrics;
 mod nearest;
+mod ogc;
 mod pages;
 mod privacy;
 mod rate_limit;
