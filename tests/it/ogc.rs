@@ -375,3 +375,28 @@ print(json.dumps(out))
     assert_eq!(got["bbox"], milan);
     server.stop();
 }
+
+proptest::proptest! {
+    /// Any query string gives a bounded request or an error naming a parameter it holds.
+    #[test]
+    fn any_items_query_is_a_bounded_request_or_names_its_parameter(
+        pairs in proptest::collection::vec((
+            proptest::sample::select(vec!["bbox", "limit", "offset", "datetime", "f", "lang", "domain", "audience", "k", ""]),
+            "[-0-9a-z.,/:+ ]{0,24}",
+        ), 0..5)
+    ) {
+        let raw = pairs.iter().map(|(k, v)| format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())).collect::<Vec<_>>().join("&");
+        match sportello::query::ogc::ItemsRequest::from_query(Some(&raw)) {
+            Ok(r) => {
+                proptest::prop_assert!((1..=sportello::query::ogc::MAX_LIMIT).contains(&r.limit));
+                let page = sportello::query::ogc::items(&embedded(), &r);
+                proptest::prop_assert!(page.ords.len() <= r.limit);
+                proptest::prop_assert!(page.ords.len() <= page.matched);
+            }
+            Err(e) => {
+                proptest::prop_assert!(pairs.iter().any(|(k, _)| *k == e.name), "{raw}: {e}");
+                proptest::prop_assert!(e.reason.chars().count() <= 240, "{e}");
+            }
+        }
+    }
+}
