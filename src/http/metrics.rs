@@ -56,6 +56,7 @@ pub const ROUTES: &[&str] = &[
     "/basemap/operator.pmtiles",
     "/basemap/operator.json",
     "/ogc",
+    "/ogc/",
     "/ogc/conformance",
     "/ogc/api",
     "/ogc/collections",

@@ -132,6 +132,8 @@ pub fn router(state: AppState) -> Router {
         .route("/basemap/operator.pmtiles", get(basemap::file))
         .route("/basemap/operator.json", get(basemap::info))
         .route("/ogc", get(ogc::landing))
+        // OWSLib asks for the landing page with a trailing slash.
+        .route("/ogc/", get(ogc::landing))
         .route("/ogc/conformance", get(ogc::conformance))
         .route("/ogc/api", get(ogc::api))
         .route("/ogc/collections", get(ogc::collections))

@@ -2,8 +2,9 @@
 //! paging through `next` links (no desk twice, none missing, counts right), `bbox` and the
 //! filters against brute force; `404`s and bad parameters; and real clients against the real
 //! binary: GDAL's OAPIF driver (`ogrinfo`, Debian's `gdal-bin`) lists every desk with its
-//! attributes across pages, and OWSLib (PyPI, pinned, in `target/pytools`) reads the
-//! collections and the items. `scripts/test` installs both when missing.
+//! attributes across pages, OWSLib (PyPI, pinned, in `target/pytools`) reads the collections
+//! and the items, and openapi-spec-validator (PyPI) accepts the API definition. `scripts/test` installs them
+//! when missing.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -92,6 +93,8 @@ async fn landing_conformance_api_and_collection_carry_the_required_links_and_typ
     let a = ask(&s, "/ogc").await;
     assert_eq!((a.status.as_u16(), a.content_type()), (200, "application/json"));
     let v = a.json();
+    // OWSLib asks for it with a trailing slash.
+    assert_eq!(ask(&s, "/ogc/").await.json(), v);
     for (rel, kind) in [
         ("self", "application/json"),
         ("alternate", "text/html"),
@@ -354,6 +357,18 @@ for audience in ("public", "all"):
 one = w.collection_item("contact-points", out["all"]["ids"][-1])
 out["one"] = {"id": one["id"], "name": one["properties"]["name"]}
 out["bbox"] = len(w.collection_items("contact-points", bbox=[9.0, 45.3, 9.4, 45.6], limit=100)["features"])
+# The API definition, checked against the OpenAPI 3.0 schema by openapi-spec-validator.
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+api = w.api()
+validate(api)
+out["openapi"] = api["openapi"]
+broken = dict(api, paths={"/": {"get": {"responses": {"200": {}}}}})
+try:
+    validate(broken)
+    out["broken_refused"] = False
+except OpenAPIValidationError:
+    out["broken_refused"] = True
 print(json.dumps(out))
 "#;
     let run = Command::new(python()).arg("-c").arg(script).arg(format!("{}/ogc", server.base)).output().expect("OWSLib runs: scripts/test installs it in target/pytools");
@@ -373,6 +388,8 @@ print(json.dumps(out))
     let milan = desks.iter().filter(|d| d.audience == Audience::Public && (9.0..=9.4).contains(&d.position.lon.degrees()) && (45.3..=45.6).contains(&d.position.lat.degrees())).count();
     assert!(milan > 0);
     assert_eq!(got["bbox"], milan);
+    assert_eq!(got["openapi"], "3.0.3");
+    assert_eq!(got["broken_refused"], true, "the validator must refuse a response without a description");
     server.stop();
 }
 
