@@ -5,6 +5,7 @@
 //! and validating data) → `model`.
 
 pub mod export;
+pub mod basemap;
 pub mod http;
 pub mod index;
 pub mod ingest;

@@ -174,6 +174,11 @@ struct ServeArgs {
     /// client as `Authorization: Bearer TOKEN`.
     #[arg(long, env = "SPORTELLO_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// An operator's PMTiles v3 base map (e.g. a regional OpenStreetMap extract), served at
+    /// /basemap/operator.pmtiles with HTTP Range requests. Checked at start; SIGHUP and
+    /// POST /admin/reload open it again (a bad file keeps the previous one serving).
+    #[arg(long, env = "SPORTELLO_BASEMAP")]
+    basemap: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -195,6 +200,7 @@ impl ServeArgs {
         }
         self.admin_listen = self.admin_listen.or(file.admin_listen);
         self.admin_token_file = self.admin_token_file.or(file.admin_token_file);
+        self.basemap = self.basemap.or(file.basemap);
         if let Some(n) = file.max_connections
             && self.max_connections.is_none()
         {
@@ -242,8 +248,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         burst: std::num::NonZeroU32::new(args.rate_burst.unwrap_or(200)).unwrap_or(per_second),
     });
     let origins = args.cors_origin.iter().map(|o| http::parse_origin(o)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
-    let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota).with_cors_origins(origins);
-    let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip };
+    let basemap = args.basemap.as_deref().map(sportello::basemap::Basemap::open).transpose()?;
+    if let Some(m) = &basemap {
+        tracing::info!(file = %m.path.display(), tile_type = m.info.tile_type, bytes = m.len, "operator base map");
+    }
+    let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota).with_cors_origins(origins).with_basemap(basemap);
+    let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip, basemap: args.basemap };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let admin = match (args.admin_listen, &args.admin_token_file) {
         (None, _) => None,

@@ -54,6 +54,16 @@ pub const ROUTES: &[&str] = &[
     "/tiles/tiles.json",
     "/tiles/{z}/{x}/{y}",
     "/openapi.json",
+    "/basemap/operator.pmtiles",
+    "/basemap/operator.json",
+    "/ogc",
+    "/ogc/",
+    "/ogc/conformance",
+    "/ogc/api",
+    "/ogc/collections",
+    "/ogc/collections/{collection_id}",
+    "/ogc/collections/{collection_id}/items",
+    "/ogc/collections/{collection_id}/items/{feature_id}",
     "(unmatched)",
 ];
 

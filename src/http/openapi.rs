@@ -348,6 +348,16 @@ pub struct TileJson {
         super::pages::list,
         super::pages::desk,
         super::pages::css,
+        super::basemap::info,
+        super::basemap::file,
+        super::ogc::landing,
+        ogc_slash,
+        super::ogc::conformance,
+        super::ogc::api,
+        super::ogc::collections,
+        super::ogc::collection_doc,
+        super::ogc::items,
+        super::ogc::item,
     ),
     components(schemas(Problem, Desk, ContactPoint, Address, Audience, Domain, Language, AudienceParam)),
     tags(
@@ -355,6 +365,7 @@ pub struct TileJson {
         (name = "locate", description = "Where is the person (kept nowhere)"),
         (name = "tiles", description = "The tile pyramid"),
         (name = "pages", description = "Server-rendered HTML"),
+        (name = "ogc", description = "OGC API – Features Part 1 (for GIS tools)"),
         (name = "operations", description = "Health, readiness, metrics, this description")
     )
 )]
@@ -411,4 +422,28 @@ pub struct Position {
     /// Language of the town's name in `understood_place`.
     #[param(example = "it")]
     ui: Option<String>,
+}
+
+/// `/ogc/` answers as `/ogc` (OWSLib asks for the landing page with a trailing slash).
+#[utoipa::path(get, path = "/ogc/", tag = "ogc", description = "The landing page, as `/ogc`.",
+    params(("f" = Option<String>, Query, pattern = "^(json|html)$"), OgcFilters),
+    responses(
+        (status = 200, description = "The document", content((Object = "application/json"), (String = "text/html; charset=utf-8"))),
+        (status = 400, description = "A parameter is unknown, repeated or malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[allow(dead_code)]
+fn ogc_slash() {}
+
+/// The filters OGC documents keep in their links.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OgcFilters {
+    /// Languages spoken, any of them, comma-separated codes.
+    lang: Option<String>,
+    /// Domains offered, any of them, comma-separated codes.
+    domain: Option<String>,
+    /// `public` (default), `unions` or `all`.
+    audience: Option<AudienceParam>,
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod basemap;
 mod bounds;
 mod build;
 mod cors;
@@ -11,6 +12,7 @@ mod locate;
 mod metrics;
 mod nearest;
 mod openapi;
+mod ogc;
 mod pages;
 mod privacy;
 mod rate_limit;
