@@ -14,7 +14,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use crate::http::body;
-use crate::index::bundle::{self, EMBEDDED_SAMPLE, Progress};
+use crate::index::bundle::{self, Progress};
+use crate::pipeline::EMBEDDED_SAMPLE;
 use crate::index::{BundleError, Snapshot};
 use crate::ingest::{Format, Ingester, Record};
 use crate::model::feature::PointFeature;

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod locate;
 pub mod logging;
 pub mod model;
+pub mod pipeline;
 pub mod query;
 pub mod synth;
 pub mod tiles;

@@ -282,7 +282,7 @@ fn main() -> ExitCode {
 fn load(bundle: Option<&PathBuf>) -> anyhow::Result<Snapshot> {
     Ok(match bundle {
         Some(dir) => Snapshot::load(dir)?,
-        None => Snapshot::embedded()?,
+        None => sportello::pipeline::embedded()?,
     })
 }
 

@@ -33,15 +33,12 @@ use super::facets::{self, NeedCounts};
 use super::spatial::{Entry, SpatialIndex};
 use super::store::DeskStore;
 use super::text::{DeskBits, TextIndex};
-use crate::ingest::{self, Format, InputSummary};
-use crate::model::{Audience, ContactPoint, Taxonomy};
+use crate::model::{Audience, ContactPoint, InputSummary, Taxonomy};
 use crate::tiles::{self, Archive, Format as TileFormat, TileJson, TileSet, tree};
 
 /// Version of the on-disk layout; a loader refuses any other.
 pub const FORMAT_VERSION: u32 = 5;
 
-/// The default dataset compiled into the binary.
-pub const EMBEDDED_SAMPLE: &[u8] = include_bytes!("../../data/sample.geojson");
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -161,17 +158,6 @@ impl Snapshot {
             taxonomy: Taxonomy::embedded(),
             source: source.to_string(),
         })
-    }
-
-    /// The embedded illustrative dataset, indexed in memory.
-    pub fn embedded() -> Result<Snapshot, BundleError> {
-        let mut ing = ingest::Ingester::new();
-        ing.read_bytes("data/sample.geojson (embedded)", Format::GeoJson, EMBEDDED_SAMPLE, &mut |_| {});
-        let ing = ing.finish();
-        if let Some(p) = ing.problems.first() {
-            return Err(BundleError::Other(format!("the embedded sample is invalid: {p}")));
-        }
-        Self::in_memory(ing.points, ing.inputs, "embedded")
     }
 
     /// Loads and checks the bundle in `dir`.

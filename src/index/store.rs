@@ -163,11 +163,20 @@ impl DeskStore {
         self.by_id.binary_search_by(|&o| self.id(o).cmp(id)).ok().map(|i| self.by_id[i])
     }
 
-    /// Desk `ord` as a full record, parsed from its stored feature (for the rare checks that
-    /// need more than the index holds).
+    /// Desk `ord` as a full record, read back from its stored feature (for the rare checks that
+    /// need more than the index holds) and its position. The feature was written by
+    /// [`DeskStore::from_points`] from a validated record, so it reads back with the model's own
+    /// serde types; reading input files, and their validation, is `ingest`'s, not the store's.
     pub fn desk(&self, ord: u32) -> ContactPoint {
-        let v: serde_json::Value = serde_json::from_slice(self.feature(ord)).expect("stored features are JSON");
-        crate::ingest::validate::feature(&v).unwrap_or_else(|e| panic!("stored feature {ord} is invalid: {e:?}"))
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            id: String,
+            properties: ContactPoint,
+        }
+        let f: Stored = serde_json::from_slice(self.feature(ord)).unwrap_or_else(|e| panic!("stored feature {ord} does not read back: {e}"));
+        let (lat, lon) = self.lat_lon(ord);
+        let position = GeoPoint::new(lat, lon).unwrap_or_else(|e| panic!("stored position {ord}: {e}"));
+        ContactPoint { id: f.id, position, ..f.properties }
     }
 
     /// Appends desk `ord`'s feature to `out`, with `distance_m` (rounded metres) when given.

@@ -13,7 +13,6 @@ pub mod validate;
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 
 use crate::model::ContactPoint;
 pub use problem::{Problem, Record};
@@ -26,15 +25,7 @@ struct Origin {
     record: Record,
 }
 
-/// What one input file held.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct InputSummary {
-    pub file: String,
-    /// BLAKE3 of the file's bytes.
-    pub blake3: String,
-    pub records: usize,
-    pub valid: usize,
-}
+pub use crate::model::InputSummary;
 
 /// The result of reading all inputs: the valid desks, in input order, and every problem.
 #[derive(Debug, Default)]

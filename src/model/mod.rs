@@ -86,6 +86,16 @@ pub fn unit_xyz(lat: f64, lon: f64) -> [f64; 3] {
     [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]
 }
 
+/// What one input file of a build held (kept in the bundle's manifest).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputSummary {
+    pub file: String,
+    /// BLAKE3 of the file's bytes.
+    pub blake3: String,
+    pub records: usize,
+    pub valid: usize,
+}
+
 /// Who a desk serves: the public (any migrant) or other unions (union-to-union contact points).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -8,6 +8,7 @@ mod build;
 mod cors;
 mod fuzz_regressions;
 mod hsds;
+mod layering;
 mod locate;
 mod metrics;
 mod nearest;

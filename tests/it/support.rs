@@ -12,7 +12,7 @@ use tower::ServiceExt;
 
 pub fn embedded() -> Arc<Snapshot> {
     static S: OnceLock<Arc<Snapshot>> = OnceLock::new();
-    S.get_or_init(|| Arc::new(Snapshot::embedded().expect("embedded dataset loads"))).clone()
+    S.get_or_init(|| Arc::new(sportello::pipeline::embedded().expect("embedded dataset loads"))).clone()
 }
 
 pub fn snapshot_of(points: Vec<ContactPoint>) -> Snapshot {
