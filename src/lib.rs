@@ -4,6 +4,7 @@
 //! `index` (R-tree, tantivy, bundles) and `locate` (IP databases, gazetteer) → `ingest` (reading
 //! and validating data) → `model`.
 
+pub mod basemap;
 pub mod http;
 pub mod index;
 pub mod ingest;

@@ -53,6 +53,13 @@ pub const ROUTES: &[&str] = &[
     "/assets/pages.css",
     "/tiles/tiles.json",
     "/tiles/{z}/{x}/{y}",
+    "/widget.js",
+    "/widget.css",
+    "/widget/ui/{file}",
+    "/widget/today",
+    "/basemap/natural-earth/{z}/{x}/{y}",
+    "/demo",
+    "/embed",
     "(unmatched)",
 ];
 

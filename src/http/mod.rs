@@ -10,6 +10,7 @@ pub mod limit;
 pub mod metrics;
 pub mod pages;
 pub mod server;
+pub mod widget;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -116,6 +117,13 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/pages.css", get(pages::css))
         .route("/tiles/tiles.json", get(handlers::tilejson))
         .route("/tiles/{z}/{x}/{y}", get(handlers::tile))
+        .route("/widget.js", get(widget::js))
+        .route("/widget.css", get(widget::css))
+        .route("/widget/ui/{file}", get(widget::ui))
+        .route("/widget/today", get(widget::today))
+        .route("/basemap/natural-earth/{z}/{x}/{y}", get(widget::basemap_tile))
+        .route("/demo", get(widget::demo))
+        .route("/embed", get(widget::embed))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone())
@@ -182,7 +190,11 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
         || path.starts_with("/api/v1/points/")
         || path.starts_with("/d/")
         || path.starts_with("/assets/")
-        || path.starts_with("/tiles/");
+        || path.starts_with("/tiles/")
+        || path == "/widget.js"
+        || path == "/widget.css"
+        || path.starts_with("/widget/ui/")
+        || path.starts_with("/basemap/natural-earth/");
     let mut res = next.run(req).await;
     let cacheable = shared && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED);
     let h = res.headers_mut();
