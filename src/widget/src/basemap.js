@@ -1,7 +1,7 @@
 // The default base map as a Leaflet layer: the server's Natural Earth vector tiles
 // (/basemap/natural-earth/{z}/{x}/{y}.json, zooms 0–6, geojson-vt features in tile units) drawn
 // on canvas, overzoomed beyond zoom 6. Town names are written from the zoom their rank allows.
-import L from 'leaflet';
+import * as L from 'leaflet/dist/leaflet-src.esm.js';
 
 const MAXZOOM = 6;
 const EXTENT = 1024;
@@ -73,6 +73,8 @@ export const BaseMap = L.GridLayer.extend({
       ctx.setLineDash([]);
       ctx.font = '12px system-ui, sans-serif';
       ctx.textBaseline = 'middle';
+      ctx.direction = 'ltr';
+      ctx.textAlign = 'left';
       ctx.lineJoin = 'round';
       pass('town', (f) => {
         if (f.p.r > coords.z) return;

@@ -2,7 +2,7 @@
 // desks, kept in sync, inside the host element's shadow root so the host page's CSS cannot reach
 // it and two widgets never share an id. It talks only to its own origin, sends no cookies and
 // stores nothing. Every piece of desk data is written as text (never as HTML).
-import L from 'leaflet';
+import * as L from 'leaflet/dist/leaflet-src.esm.js';
 import { BaseMap } from './basemap.js';
 
 const LIST_SIZE = 10;
