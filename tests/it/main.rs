@@ -18,3 +18,4 @@ mod search;
 mod slow_clients;
 mod support;
 mod tiles;
+mod widget;

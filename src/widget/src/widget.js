@@ -54,7 +54,9 @@ export class Widget {
   get(path, params) {
     const u = new URL(path, this.origin);
     for (const [k, v] of Object.entries(params || {})) if (v !== '' && v !== undefined && v !== null) u.searchParams.set(k, v);
-    return fetch(u, { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' }).then(async (r) => {
+    // What depends on a position or words is never kept by the browser's cache; strings and labels may be.
+    const shared = path.startsWith('/widget/ui/') || path === '/api/v1/domains';
+    return fetch(u, { credentials: 'omit', referrerPolicy: 'no-referrer', cache: shared ? 'default' : 'no-store' }).then(async (r) => {
       const body = await r.json().catch(() => null);
       if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { body });
       return body;
@@ -264,7 +266,9 @@ export class Widget {
     const t = this.t;
     const s = this.state;
     const pos = s.position;
-    this.title.textContent = pos && pos.label ? fill(t.results_near, 'place', pos.label) : pos ? t.results_here : t.results_found;
+    // "Near you" only for the person's own position; the partner's map centre is not theirs.
+    this.title.textContent = pos && pos.label ? fill(t.results_near, 'place', pos.label)
+      : pos && pos.source !== 'partner' ? t.results_here : t.results_found;
     this.understood.textContent = answer.understood.length
       ? fill(t.understood, 'needs', answer.understood.map((c) => this.domainLabel.get(c) || c).join(', ')) : '';
     this.list.replaceChildren();
