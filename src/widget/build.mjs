@@ -50,7 +50,7 @@ const towns = readFileSync(resolve(root, 'data/gazetteer.tsv'), 'utf8').split('\
   .filter((l) => l && !l.startsWith('#'))
   .map((l) => { const [, name, , lat, lon, pop] = l.split('\t'); return { name, lat: +lat, lon: +lon, pop: +pop }; })
   .filter((t) => t.pop >= 100000)
-  .sort((a, b) => b.pop - a.pop || a.name.localeCompare(b.name));
+  .sort((a, b) => b.pop - a.pop || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 for (const t of towns) {
   const r = t.pop >= 1e6 ? 3 : t.pop >= 3e5 ? 5 : 7;
   const town = { type: 'Feature', properties: { k: 'town', n: t.name, r }, geometry: { type: 'Point', coordinates: [t.lon, t.lat] } };
