@@ -221,6 +221,18 @@ try {
   // The widget sends the town's position rounded to 5 decimals: the same desks.
   check(JSON.stringify(kIds) === JSON.stringify(kWant), `keyboard: Enter in the town field lists the desks near it (${kIds.slice(0, 3).join(', ')}…)`);
   check((await active()) === 'spw-title', 'keyboard: focus moves to the results heading');
+  // Words: what the search understood is shown, and the list is /api/v1/search's.
+  await kp.locator('#spw-need').selectOption('');
+  await kp.locator('#spw-q').fill('ricongiungimento familiare');
+  await kp.locator('#spw-q').press('Enter');
+  await kp.waitForFunction(() => document.querySelector('[data-sportello]').shadowRoot.querySelector('.spw-understood').textContent.length > 0, null, { timeout: 15000 });
+  const understood = await kp.locator('.spw-understood').textContent();
+  const town = await api('/api/v1/locate?place=Bruxelles&limit=1');
+  const [tlon, tlat] = town.features[0].geometry.coordinates;
+  const words = await api(`/api/v1/search?q=ricongiungimento%20familiare&lat=${tlat.toFixed(5)}&lon=${tlon.toFixed(5)}&limit=10`);
+  const label = (await api('/api/v1/domains?ui=en')).domains.find((d) => d.code === words.understood_domains[0]).label;
+  check(understood.includes(label), `words: the widget says what it understood (“${understood}”)`);
+  check(JSON.stringify(await listIds(kp)) === JSON.stringify(words.features.map((f) => f.id)), 'words: the list equals /api/v1/search for the same text and town');
   check(await tabTo('spw-button spw-button--secondary spw-show'), 'keyboard: Tab reaches a desk’s “show on the map”');
   await kp.keyboard.press('Enter');
   await kp.locator('.leaflet-popup').waitFor({ timeout: 5000 });

@@ -254,7 +254,8 @@ export class Widget {
       const today = ids.length ? await this.get('/widget/today', { ids: ids.join(',') }).catch(() => ({})) : {};
       if (seq !== this.seq) return;
       s.answer = { features: answer.features, understood: answer.understood_domains || [], today };
-      this.showAnswer(s.answer, !(opts && opts.initial && this.center));
+      // The partner's first view stays as they set it while the list is about their centre.
+      this.showAnswer(s.answer, !(opts && opts.initial && s.position && s.position.source === 'partner'));
       this.say('');
     } catch (e) {
       if (seq !== this.seq) return;
