@@ -247,7 +247,10 @@ pub async fn embed(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<
                 link rel="stylesheet" href={ "/assets/pages.css?v=" (render::css_version()) };
             }
             body {
-                main { (widget_div(&attrs, &list, ui)) }
+                main {
+                    h1 class="sp-visually-hidden" { (ui.s.page_title) }
+                    (widget_div(&attrs, &list, ui))
+                }
                 script src="/widget.js" defer {}
             }
         }

@@ -334,6 +334,25 @@ try {
     await zp.close();
   }
   await zoom.close();
+
+  // 7. prefers-reduced-motion: the map stops animating zooms and fades.
+  const animated = async (reducedMotion) => {
+    const mctx = await browser.newContext({ viewport: { width: 360, height: 800 }, reducedMotion });
+    const mp = await mctx.newPage();
+    await mp.goto(`${base}/demo`);
+    await waitList(mp);
+    // Leaflet marks its map pane `leaflet-zoom-anim` for the 250 ms a zoom animates.
+    const n = await mp.evaluate(async () => {
+      const sr = document.querySelector('[data-sportello]').shadowRoot;
+      sr.querySelector('.leaflet-control-zoom-in').click();
+      await new Promise((r) => setTimeout(r, 80));
+      return sr.querySelectorAll('.leaflet-zoom-anim').length;
+    });
+    await mctx.close();
+    return n;
+  };
+  const [moving, still] = [await animated('no-preference'), await animated('reduce')];
+  check(moving > 0 && still === 0, `prefers-reduced-motion: zooming does not animate (${moving} animating pane → ${still})`);
 } finally {
   await browser.close();
   partner.close();
