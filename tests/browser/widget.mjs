@@ -10,8 +10,9 @@
 // - the iframe form /embed inside a partner page;
 // - the first view's weight (compressed bytes transferred, from CDP) is at most 250 KB, printed,
 //   with the /list page's; 360-px screenshots LTR and RTL; nothing scrolls sideways at 200 % zoom.
-// Usage: node widget.mjs (SPORTELLO_BIN, CHROMIUM and ARTIFACTS may override the paths).
-import { spawn } from 'node:child_process';
+// - a position from the address (a DB-IP file written by dbip.py, PyPI mmdb-writer) shows DB-IP's credit.
+// Usage: node widget.mjs (SPORTELLO_BIN, CHROMIUM, ARTIFACTS and PYTOOLS_PYTHON may override the paths).
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { createServer as httpServer } from 'node:http';
@@ -40,16 +41,23 @@ const freePort = () => new Promise((done, fail) => {
   s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => done(port)); });
 });
 
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const server = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`], { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
-const stop = () => { try { server.kill('SIGTERM'); } catch { /* already gone */ } };
-process.on('exit', stop);
-for (let i = 0; ; i++) {
-  try { if ((await fetch(`${base}/readyz`)).ok) break; } catch { /* not yet */ }
-  if (i > 300) throw new Error('server did not start');
-  await new Promise((r) => setTimeout(r, 100));
-}
+const started = [];
+process.on('exit', () => { for (const p of started) { try { p.kill('SIGTERM'); } catch { /* already gone */ } } });
+/** A real server on a free loopback port, with `args` added to `serve`. */
+const startServer = async (args = []) => {
+  const p = await freePort();
+  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${p}`, ...args], { env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  started.push(child);
+  const url = `http://127.0.0.1:${p}`;
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* not yet */ }
+    if (i > 600) throw new Error('server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return url;
+};
+const stop = () => { for (const p of started) { try { p.kill('SIGTERM'); } catch { /* already gone */ } } };
+const base = await startServer();
 
 // The partner site: another origin (another port) that embeds the widget twice, and the iframe.
 const hostile = '* { color: #f0f !important; font-size: 30px !important; } li { display: none !important; } select, input, button { display: none !important; }';
@@ -300,6 +308,32 @@ try {
   const embedCsp = (await fetch(`${base}/embed`)).headers.get('content-security-policy');
   check(/frame-ancestors \*/.test(embedCsp) && /script-src 'self'/.test(embedCsp) && !/unsafe/.test(embedCsp), `/embed may be framed, runs no inline script (${embedCsp})`);
   await pctx.close();
+
+  // 4b. A position from the address (DB-IP) brings DB-IP's attribution. A second server reads a
+  // one-network DB-IP file written by dbip.py and believes the loopback proxy's X-Forwarded-For.
+  const dbDir = resolve(root, 'target/browser-dbip');
+  const python = process.env.PYTOOLS_PYTHON || resolve(root, 'target/pytools/bin/python3');
+  const made = spawnSync(python, [resolve(here, 'dbip.py'), dbDir], { stdio: 'inherit' });
+  check(made.status === 0, `dbip.py wrote a DB-IP file with ${python}`);
+  const located = await startServer(['--geoip', resolve(dbDir, 'dbip-city-ipv4.mmdb'), '--trusted-proxy', '127.0.0.1/32']);
+  const ipctx = await browser.newContext({ viewport: { width: 360, height: 800 }, extraHTTPHeaders: { 'X-Forwarded-For': '151.38.39.7' } });
+  const ip = await ipctx.newPage();
+  await ip.goto(`${located}/demo?ui=it`);
+  await ip.waitForFunction(() => {
+    const t = document.querySelector('[data-sportello]').shadowRoot.querySelector('.spw-title');
+    return t && /Vigevano/.test(t.textContent);
+  }, null, { timeout: 15000 });
+  const credit = ip.locator('.leaflet-control-attribution a', { hasText: 'IP Geolocation by DB-IP' });
+  check(await credit.count() === 1 && (await credit.getAttribute('href')) === 'https://db-ip.com', 'a position from DB-IP shows “IP Geolocation by DB-IP”, linked');
+  const near = (await api('/api/v1/nearest?lat=45.31410&lon=8.85437&k=10')).features.map((f) => f.id);
+  check(JSON.stringify(await listIds(ip)) === JSON.stringify(near), `the list starts at the address's approximate position (${(await ip.locator('.spw-title').textContent())})`);
+  await ipctx.close();
+  const plain = await browser.newContext();
+  const pl = await plain.newPage();
+  await pl.goto(`${base}/demo`);
+  await waitList(pl);
+  check(await pl.locator('.leaflet-control-attribution', { hasText: 'DB-IP' }).count() === 0, 'without a DB-IP position, no DB-IP credit');
+  await plain.close();
 
   // 5. Weight of the first view on a 360-px phone: every byte transferred, compressed.
   const weigh = async (path, ready) => {
