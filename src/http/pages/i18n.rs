@@ -75,6 +75,7 @@ pub struct Strings {
     pub widget_here: String,
     pub widget_no_js: String,
     pub widget_demo_intro: String,
+    pub widget_cluster: String,
 }
 
 /// A language the pages are written in.

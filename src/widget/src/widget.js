@@ -430,7 +430,7 @@ export class Widget {
       const [lon, lat] = f.geometry.coordinates;
       if (f.properties.cluster) {
         const icon = L.divIcon({ className: 'spw-cluster', html: h('span', {}, String(f.properties.point_count)), iconSize: [34, 34] });
-        const m = L.marker([lat, lon], { icon, keyboard: false, title: fill(this.t.widget_here, 'count', String(f.properties.point_count)) });
+        const m = L.marker([lat, lon], { icon, keyboard: false, title: fill(this.t.widget_cluster, 'count', String(f.properties.point_count)) });
         m.on('click', () => {
           const bb = f.properties.bbox;
           if (bb) map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]], { padding: [32, 32], maxZoom: 16 });
