@@ -1,108 +1,168 @@
-//! The default base map embedded in the binary: Natural Earth land, coastlines and country borders
-//! and the larger towns' names (GeoNames), cut into vector tiles z0–6 by the widget's build step
-//! (`src/widget/build.mjs`) and packed in `src/widget/dist/basemap/natural-earth.json`. Read once;
-//! a tile is then a lookup. Knows nothing of HTTP.
+//! The operator's base map: one PMTiles v3 file (`serve --basemap FILE.pmtiles`), checked when it
+//! is opened and then read by byte ranges for `GET /basemap/operator.pmtiles`. It is never read
+//! into memory whole (a regional street map is hundreds of megabytes): the file stays open, and
+//! a request reads only the range it asks for, so the bytes served are those of the file that
+//! was checked even if another file is later renamed over its path (until a reload opens it).
+//!
+//! Responsible for: the header check, the description the widget reads (`operator.json`), the
+//! validator (`ETag`) and positional reads. Knows nothing of HTTP; the Range logic is in
+//! `http::basemap`.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::Serialize;
 
-/// The pack as the build step writes it.
-pub const EMBEDDED_PACK: &[u8] = include_bytes!("widget/dist/basemap/natural-earth.json");
+/// Bytes of the PMTiles v3 header.
+const HEADER_LEN: u64 = 127;
+/// The header and the root directory lie within the first 16 KiB (PMTiles v3 specification).
+const ROOT_WITHIN: u64 = 16_384;
+/// Largest (stored) metadata accepted: it is read whole at start.
+const MAX_METADATA: u64 = 1 << 20;
 
-#[derive(Deserialize)]
-struct Pack<'a> {
-    maxzoom: u8,
-    #[serde(borrow)]
-    tiles: HashMap<&'a str, &'a RawValue>,
-}
-
-/// The base map's tiles, each the JSON text the widget draws (`[{t, p, g}, …]`: geojson-vt's
-/// feature type, properties and flat geometry in tile units, y down).
-pub struct BaseMap {
-    pub maxzoom: u8,
-    tiles: HashMap<(u8, u32, u32), &'static str>,
-    /// A hash of the pack, for ETags: the same pack gives the same tags on every replica.
-    pub hash: String,
-}
-
-/// Why a tile address is refused: the name of the part at fault and the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name}: {reason}")]
-pub struct TileAddressError {
-    pub name: &'static str,
+/// Why a file is not a usable base map; the message names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("base map {path}: {reason}")]
+pub struct BasemapError {
+    pub path: PathBuf,
     pub reason: String,
 }
 
-impl BaseMap {
-    fn from_pack(bytes: &'static [u8]) -> Result<BaseMap, String> {
-        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-        let pack: Pack<'static> = serde_json::from_str(text).map_err(|e| format!("natural-earth.json: {e}"))?;
-        let mut tiles = HashMap::with_capacity(pack.tiles.len());
-        for (key, raw) in pack.tiles {
-            let mut parts = key.split('/').map(str::parse::<u32>);
-            let (Some(Ok(z)), Some(Ok(x)), Some(Ok(y)), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-                return Err(format!("natural-earth.json: bad tile key {key:?}"));
-            };
-            tiles.insert((z as u8, x, y), raw.get());
-        }
-        let hash = blake3::hash(bytes).to_hex()[..16].to_string();
-        Ok(BaseMap { maxzoom: pack.maxzoom, tiles, hash })
-    }
-
-    /// The embedded base map, read on first use.
-    pub fn embedded() -> &'static BaseMap {
-        static B: OnceLock<BaseMap> = OnceLock::new();
-        B.get_or_init(|| BaseMap::from_pack(EMBEDDED_PACK).expect("the embedded base map is valid (tested)"))
-    }
-
-    /// Checks a tile address (`z` 0–maxzoom, `x` and `y` 0 to 2^z − 1, XYZ scheme).
-    pub fn check(&self, z: u32, x: u32, y: u32) -> Result<(), TileAddressError> {
-        if z > u32::from(self.maxzoom) {
-            return Err(TileAddressError { name: "z", reason: format!("the base map has zooms 0 to {}; clients overzoom the last", self.maxzoom) });
-        }
-        let n = 1u32 << z;
-        if x >= n {
-            return Err(TileAddressError { name: "x", reason: format!("must be below {n} at zoom {z}") });
-        }
-        if y >= n {
-            return Err(TileAddressError { name: "y", reason: format!("must be below {n} at zoom {z}") });
-        }
-        Ok(())
-    }
-
-    /// The tile's JSON text; `None` for a tile with nothing on it (open sea).
-    pub fn tile(&self, z: u32, x: u32, y: u32) -> Option<&'static str> {
-        self.tiles.get(&(z as u8, x, y)).copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.tiles.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tiles.is_empty()
-    }
+/// What the widget needs to draw the base map, read from the header and the metadata.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BasemapInfo {
+    /// `png`, `jpg`, `webp`, `avif` or `mvt`.
+    pub tile_type: &'static str,
+    pub minzoom: u8,
+    pub maxzoom: u8,
+    /// `[west, south, east, north]` in degrees (WGS84).
+    pub bounds: [f64; 4],
+    /// The metadata's `attribution`, empty when it has none.
+    pub attribution: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// An opened, checked base map file.
+#[derive(Debug)]
+pub struct Basemap {
+    file: File,
+    pub path: PathBuf,
+    /// Size of the file in bytes when it was opened.
+    pub len: u64,
+    /// A strong validator, quoted: a hash of the size, the modification time, the header with
+    /// the root directory and the metadata.
+    pub etag: String,
+    pub modified: Option<std::time::SystemTime>,
+    pub info: BasemapInfo,
+}
 
-    #[test]
-    fn the_embedded_pack_reads_and_has_land_and_towns_near_milan() {
-        let b = BaseMap::embedded();
-        assert_eq!(b.maxzoom, 6);
-        assert!(b.len() > 1000, "{} tiles", b.len());
-        // Milan (45.46 N, 9.19 E) lies in z6 tile 33/22.
-        let t = b.tile(6, 33, 22).expect("land at Milan");
-        assert!(t.contains("\"land\"") && t.contains("\"border\"") && t.contains("\"Milan\""), "{}", &t[..200.min(t.len())]);
-        // The open sea has no tile.
-        assert!(b.tile(6, 24, 26).is_none(), "open Atlantic at 30 N, 40 W");
-        assert_eq!(b.check(7, 0, 0).unwrap_err().name, "z");
-        assert_eq!(b.check(2, 4, 0).unwrap_err().name, "x");
-        assert_eq!(b.check(2, 0, 4).unwrap_err().name, "y");
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn degrees_at(b: &[u8], at: usize) -> f64 {
+    f64::from(i32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))) / 10_000_000.0
+}
+
+impl Basemap {
+    /// Opens `path` and checks it is a PMTiles v3 archive a map can draw: the magic and version,
+    /// every section inside the file, the root directory within the first 16 KiB, a raster or
+    /// vector tile type, zooms and bounds in range, and metadata that is a JSON object.
+    pub fn open(path: &Path) -> Result<Basemap, BasemapError> {
+        let fail = |reason: String| BasemapError { path: path.to_path_buf(), reason };
+        let file = File::open(path).map_err(|e| fail(e.to_string()))?;
+        let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(fail("not a regular file".into()));
+        }
+        let len = meta.len();
+        if len < HEADER_LEN {
+            return Err(fail(format!("{len} bytes is too short for a PMTiles header ({HEADER_LEN} bytes)")));
+        }
+        let mut head = vec![0u8; len.min(ROOT_WITHIN) as usize];
+        file.read_exact_at(&mut head, 0).map_err(|e| fail(e.to_string()))?;
+        if &head[..7] != b"PMTiles" {
+            return Err(fail("not a PMTiles archive (no `PMTiles` magic at the start)".into()));
+        }
+        if head[7] != 3 {
+            return Err(fail(format!("PMTiles version {} (only version 3 is served)", head[7])));
+        }
+        let section = |at: usize, what: &str| -> Result<(u64, u64), BasemapError> {
+            let (offset, length) = (u64_at(&head, at), u64_at(&head, at + 8));
+            match offset.checked_add(length) {
+                Some(end) if end <= len => Ok((offset, length)),
+                _ => Err(fail(format!("the {what} lies outside the file ({len} bytes)"))),
+            }
+        };
+        let (root_offset, root_length) = section(8, "root directory")?;
+        let (meta_offset, meta_length) = section(24, "metadata")?;
+        section(40, "leaf directories")?;
+        section(56, "tile data")?;
+        if root_offset + root_length > ROOT_WITHIN || root_length == 0 {
+            return Err(fail("the root directory is not within the first 16384 bytes".into()));
+        }
+        let (internal, tile_type) = (head[97], head[99]);
+        let tile_type = match tile_type {
+            1 => "mvt",
+            2 => "png",
+            3 => "jpg",
+            4 => "webp",
+            5 => "avif",
+            0 => return Err(fail("the tile type is unknown (0); a base map holds MVT, PNG, JPEG, WebP or AVIF tiles".into())),
+            other => return Err(fail(format!("tile type {other} is not one of PMTiles v3's"))),
+        };
+        let (minzoom, maxzoom) = (head[100], head[101]);
+        if minzoom > maxzoom || maxzoom > 30 {
+            return Err(fail(format!("zooms {minzoom} to {maxzoom} are not a range within 0 to 30")));
+        }
+        let bounds = [degrees_at(&head, 102), degrees_at(&head, 106), degrees_at(&head, 110), degrees_at(&head, 114)];
+        let [w, s, e, n] = bounds;
+        if !((-180.0..=180.0).contains(&w) && (-180.0..=180.0).contains(&e) && (-90.0..=90.0).contains(&s) && (-90.0..=90.0).contains(&n) && s <= n) {
+            return Err(fail(format!("bounds {bounds:?} are not west, south, east, north in degrees")));
+        }
+        if meta_length > MAX_METADATA {
+            return Err(fail(format!("metadata of {meta_length} bytes is over the {MAX_METADATA} accepted")));
+        }
+        let mut stored = vec![0u8; meta_length as usize];
+        file.read_exact_at(&mut stored, meta_offset).map_err(|e| fail(e.to_string()))?;
+        let metadata = match internal {
+            1 => stored.clone(),
+            2 => crate::tiles::archive::gunzip(&stored).map_err(|e| fail(format!("metadata: {e}")))?,
+            other => return Err(fail(format!("internal compression {other} is not read (gzip or none)"))),
+        };
+        let attribution = if metadata.is_empty() {
+            String::new()
+        } else {
+            let v: serde_json::Value = serde_json::from_slice(&metadata).map_err(|e| fail(format!("metadata is not JSON: {e}")))?;
+            let obj = v.as_object().ok_or_else(|| fail("metadata is not a JSON object".into()))?;
+            obj.get("attribution").and_then(|a| a.as_str()).unwrap_or("").to_string()
+        };
+        let modified = meta.modified().ok();
+        let mut h = blake3::Hasher::new();
+        h.update(&len.to_le_bytes());
+        let nanos = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+        h.update(&nanos.to_le_bytes());
+        h.update(&head);
+        h.update(&stored);
+        let etag = format!("\"{}\"", &h.finalize().to_hex()[..20]);
+        let info = BasemapInfo { tile_type, minzoom, maxzoom, bounds, attribution };
+        Ok(Basemap { file, path: path.to_path_buf(), len, etag, modified, info })
+    }
+
+    /// Reads `length` bytes from `offset`; fewer only if the file has shrunk since it was opened
+    /// (then the answer is cut short rather than padded).
+    pub fn read(&self, offset: u64, length: usize) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; length];
+        let mut filled = 0;
+        while filled < length {
+            match self.file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
     }
 }

@@ -51,6 +51,7 @@ fn reader(data: &[u8], format: Format) {
         assert!(!p.reason.trim().is_empty(), "a problem gives a reason: {p:?}");
         match p.record {
             Record::File => assert!(p.field.is_none(), "a file problem names no field: {p}"),
+            Record::Location(_) => assert!(p.field.is_some(), "an HSDS location's problem names its field: {p}"),
             Record::Feature(_) | Record::Row(_) => {
                 assert!(p.line.is_some(), "a record's problem names its line: {p}");
                 assert!(p.field.as_deref().is_some_and(|f| !f.is_empty()), "a record's problem names its field: {p}");

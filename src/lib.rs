@@ -4,6 +4,7 @@
 //! `index` (R-tree, tantivy, bundles) and `locate` (IP databases, gazetteer) → `ingest` (reading
 //! and validating data) → `model`.
 
+pub mod export;
 pub mod basemap;
 pub mod http;
 pub mod index;
@@ -11,6 +12,7 @@ pub mod ingest;
 pub mod locate;
 pub mod logging;
 pub mod model;
+pub mod natural_earth;
 pub mod query;
 pub mod synth;
 pub mod tiles;

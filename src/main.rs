@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sportello::http::{self, AppState, body};
@@ -57,7 +58,8 @@ enum Command {
     /// Validate data files and write an immutable bundle (strict: any bad record → exit code 2,
     /// every bad record listed, nothing written).
     Build {
-        /// Input files: GeoJSON FeatureCollections (.geojson, .json) or CSV (.csv).
+        /// Input files: GeoJSON FeatureCollections (.geojson, .json), CSV (.csv) or Open Referral
+        /// HSDS 3.0 JSON (.hsds.json).
         #[arg(long = "input", short = 'i', required = true, num_args = 1..)]
         inputs: Vec<PathBuf>,
         /// The bundle directory to write (replaced atomically if it already holds a bundle).
@@ -89,6 +91,19 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Output file (standard output when absent).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+    },
+    /// Write a bundle's desks out: as GeoJSON (the FeatureCollection `build` reads) or as Open
+    /// Referral HSDS 3.0 JSON (an array of organizations; `build` reads it back as .hsds.json).
+    Export {
+        /// geojson or hsds.
+        #[arg(long, value_parser = ["geojson", "hsds"])]
+        format: String,
+        /// A bundle directory (the embedded dataset when absent).
+        #[arg(long, env = "SPORTELLO_BUNDLE")]
+        bundle: Option<PathBuf>,
+        /// Output file (standard output when absent); written whole or not at all.
         #[arg(long, short = 'o')]
         out: Option<PathBuf>,
     },
@@ -159,6 +174,11 @@ struct ServeArgs {
     /// client as `Authorization: Bearer TOKEN`.
     #[arg(long, env = "SPORTELLO_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// An operator's PMTiles v3 base map (e.g. a regional OpenStreetMap extract), served at
+    /// /basemap/operator.pmtiles with HTTP Range requests. Checked at start; SIGHUP and
+    /// POST /admin/reload open it again (a bad file keeps the previous one serving).
+    #[arg(long, env = "SPORTELLO_BASEMAP")]
+    basemap: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -180,6 +200,7 @@ impl ServeArgs {
         }
         self.admin_listen = self.admin_listen.or(file.admin_listen);
         self.admin_token_file = self.admin_token_file.or(file.admin_token_file);
+        self.basemap = self.basemap.or(file.basemap);
         if let Some(n) = file.max_connections
             && self.max_connections.is_none()
         {
@@ -227,8 +248,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         burst: std::num::NonZeroU32::new(args.rate_burst.unwrap_or(200)).unwrap_or(per_second),
     });
     let origins = args.cors_origin.iter().map(|o| http::parse_origin(o)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
-    let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota).with_cors_origins(origins);
-    let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip };
+    let basemap = args.basemap.as_deref().map(sportello::basemap::Basemap::open).transpose()?;
+    if let Some(m) = &basemap {
+        tracing::info!(file = %m.path.display(), tile_type = m.info.tile_type, bytes = m.len, "operator base map");
+    }
+    let state = AppState::new(snap).with_locate(geoip, trusted).with_rate_limit(quota).with_cors_origins(origins).with_basemap(basemap);
+    let reload = http::Reloadable { bundle: args.bundle, geoip: args.geoip, basemap: args.basemap };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let admin = match (args.admin_listen, &args.admin_token_file) {
         (None, _) => None,
@@ -275,6 +300,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     synth::write_geojson(count, seed, std::io::BufWriter::with_capacity(1 << 20, f))?;
                 }
                 None => synth::write_geojson(count, seed, std::io::BufWriter::new(std::io::stdout().lock()))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { format, bundle, out } => {
+            let s = load(bundle.as_ref())?;
+            let desks: Vec<_> = (0..s.len() as u32).map(|i| s.desks.desk(i)).collect();
+            let mut bytes = match format.as_str() {
+                "hsds" => serde_json::to_vec_pretty(&sportello::export::hsds(&desks, s.taxonomy))?,
+                _ => s.desks.geojson().to_vec(),
+            };
+            if !bytes.ends_with(b"\n") {
+                bytes.push(b'\n');
+            }
+            match out {
+                Some(path) => {
+                    // A temporary sibling renamed into place: a reader never sees half a file.
+                    let tmp = path.with_extension("partial");
+                    std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+                    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {} ({} desks, {format})", path.display(), desks.len());
+                }
+                None => std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -335,6 +382,10 @@ fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool, tree: Op
     let ing = ingest::read_files(inputs, &mut |n| bar.inc(n));
     for p in &ing.problems {
         bar.suspend(|| eprintln!("{p}"));
+    }
+    // Warnings never stop a build: what they name was read and could not be used.
+    for w in &ing.warnings {
+        bar.suspend(|| eprintln!("warning: {w}"));
     }
     let records: usize = ing.inputs.iter().map(|i| i.records).sum();
     let file_problems = ing.problems.iter().any(|p| p.record == ingest::Record::File);

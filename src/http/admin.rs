@@ -78,7 +78,7 @@ async fn reload_now(State(a): State<Admin>, headers: HeaderMap) -> Response {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return res;
     }
-    if a.reload.bundle.is_none() && a.reload.geoip.is_empty() {
+    if a.reload.bundle.is_none() && a.reload.geoip.is_empty() && a.reload.basemap.is_none() {
         return answer(
             StatusCode::CONFLICT,
             "application/problem+json",

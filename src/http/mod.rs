@@ -3,11 +3,15 @@
 //! answer; no index logic lives here.
 
 pub mod admin;
+pub mod basemap;
 pub mod body;
 pub mod error;
 mod handlers;
 pub mod limit;
 pub mod metrics;
+pub mod openapi;
+pub mod ogc;
+pub mod ogc_api;
 pub mod pages;
 pub mod server;
 pub mod widget;
@@ -25,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::index::Snapshot;
@@ -51,6 +56,8 @@ pub struct AppState {
     pub loaded_at: Arc<ArcSwap<chrono::DateTime<chrono::Utc>>>,
     /// What `/metrics` exposes.
     pub metrics: Arc<metrics::Metrics>,
+    /// The operator's PMTiles base map (`serve --basemap`), swapped whole on reload.
+    pub basemap: Arc<arc_swap::ArcSwapOption<crate::basemap::Basemap>>,
 }
 
 impl AppState {
@@ -70,6 +77,7 @@ impl AppState {
             cors_origins: None,
             loaded_at: Arc::new(ArcSwap::from_pointee(chrono::Utc::now())),
             metrics: Arc::new(metrics::Metrics::default()),
+            basemap: Arc::new(arc_swap::ArcSwapOption::empty()),
         }
     }
 
@@ -84,6 +92,12 @@ impl AppState {
     /// `scheme://host[:port]`, checked by [`parse_origin`]); an empty list allows every origin.
     pub fn with_cors_origins(mut self, origins: Vec<HeaderValue>) -> Self {
         self.cors_origins = (!origins.is_empty()).then(|| Arc::new(origins));
+        self
+    }
+
+    /// The same state serving `map` at `/basemap/operator.pmtiles`.
+    pub fn with_basemap(mut self, map: Option<crate::basemap::Basemap>) -> Self {
+        self.basemap = Arc::new(arc_swap::ArcSwapOption::new(map.map(Arc::new)));
         self
     }
 
@@ -111,12 +125,24 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
         .route("/", get(pages::root))
         .route("/list", get(pages::list))
         .route("/d/{id}", get(pages::desk))
         .route("/assets/pages.css", get(pages::css))
         .route("/tiles/tiles.json", get(handlers::tilejson))
         .route("/tiles/{z}/{x}/{y}", get(handlers::tile))
+        .route("/basemap/operator.pmtiles", get(basemap::file))
+        .route("/basemap/operator.json", get(basemap::info))
+        .route("/ogc", get(ogc::landing))
+        // OWSLib asks for the landing page with a trailing slash.
+        .route("/ogc/", get(ogc::landing))
+        .route("/ogc/conformance", get(ogc::conformance))
+        .route("/ogc/api", get(ogc::api))
+        .route("/ogc/collections", get(ogc::collections))
+        .route("/ogc/collections/{collection_id}", get(ogc::collection_doc))
+        .route("/ogc/collections/{collection_id}/items", get(ogc::items))
+        .route("/ogc/collections/{collection_id}/items/{feature_id}", get(ogc::item))
         .route("/widget.js", get(widget::js))
         .route("/widget.css", get(widget::css))
         .route("/widget/ui/{file}", get(widget::ui))
@@ -129,7 +155,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(middleware::from_fn(privacy_headers))
         .layer(middleware::from_fn_with_state(state, observe))
-        .layer(CompressionLayer::new())
+        // Never a PMTiles file: its Range answers address the file's own bytes.
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(NotForContentType::const_new(basemap::PMTILES))))
         .layer(cors)
 }
 
@@ -191,6 +218,7 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
         || path.starts_with("/d/")
         || path.starts_with("/assets/")
         || path.starts_with("/tiles/")
+        || path.starts_with("/basemap/operator.")
         || path == "/widget.js"
         || path == "/widget.css"
         || path.starts_with("/widget/ui/")
@@ -225,11 +253,13 @@ pub fn parse_origin(text: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(&origin).map_err(|e| format!("{text:?}: {e}"))
 }
 
-/// What `serve` reloads on SIGHUP: the bundle directory and the IP-location database files.
+/// What `serve` reloads on SIGHUP: the bundle directory, the IP-location database files and
+/// the operator's base map.
 #[derive(Debug, Clone, Default)]
 pub struct Reloadable {
     pub bundle: Option<PathBuf>,
     pub geoip: Vec<PathBuf>,
+    pub basemap: Option<PathBuf>,
 }
 
 /// The admin listener's address and token.
@@ -262,7 +292,7 @@ pub async fn serve(state: AppState, listen: SocketAddr, reload: Reloadable, limi
         }
     }
     #[cfg(unix)]
-    if reload.bundle.is_some() || !reload.geoip.is_empty() {
+    if reload.bundle.is_some() || !reload.geoip.is_empty() || reload.basemap.is_some() {
         let st = state.clone();
         tokio::spawn(async move {
             let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
@@ -321,6 +351,22 @@ async fn reload_all(st: &AppState, what: &Reloadable) -> Vec<String> {
             Err(e) => {
                 tracing::error!(error = %e, "reload task failed");
                 refused.push(format!("IP database reload failed: {e}"));
+            }
+        }
+    }
+    if let Some(path) = what.basemap.clone() {
+        match tokio::task::spawn_blocking(move || crate::basemap::Basemap::open(&path)).await {
+            Ok(Ok(m)) => {
+                tracing::info!(tile_type = m.info.tile_type, bytes = m.len, "base map reloaded");
+                st.basemap.store(Some(Arc::new(m)));
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "base map reload failed; still serving the previous one");
+                refused.push(format!("base map refused, the previous one still serves: {e}"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload task failed");
+                refused.push(format!("base map reload failed: {e}"));
             }
         }
     }

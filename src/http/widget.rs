@@ -2,7 +2,7 @@
 //! strings per language, today's state of the desks it lists, the default Natural Earth base map's
 //! tiles, the demo page that embeds it as a partner would (`/demo`) and its iframe form (`/embed`).
 //! Handlers only parse, look up and serve bytes or render; what a request selects comes from
-//! `query::widget`, `basemap` and the pages' catalog.
+//! `query::widget`, `natural_earth` and the pages' catalog.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::pages::i18n::{Catalog, EMBEDDED_UI, Ui};
 use super::pages::render;
-use crate::basemap::BaseMap;
+use crate::natural_earth::BaseMap;
 use crate::model::Taxonomy;
 use crate::query::ParamError;
 use crate::query::widget::{EmbedRequest, TodayRequest, today_of};
@@ -58,6 +58,13 @@ fn etag_of(cell: &'static OnceLock<String>, bytes: &[u8]) -> &'static str {
 }
 
 /// `GET /widget.js`.
+#[utoipa::path(get, path = "/widget.js", tag = "widget", description = "The widget's script (the committed build), strong `ETag`.",
+    responses(
+        (status = 200, description = "JavaScript", body = String, content_type = "text/javascript; charset=utf-8"),
+        (status = 304, description = "Unchanged (`If-None-Match` held the `ETag`)"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     crate::query::params::no_params(q.as_deref())?;
     static E: OnceLock<String> = OnceLock::new();
@@ -65,6 +72,13 @@ pub async fn js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, A
 }
 
 /// `GET /widget.css`.
+#[utoipa::path(get, path = "/widget.css", tag = "widget", description = "The widget's stylesheet (loaded in each widget's shadow root), strong `ETag`.",
+    responses(
+        (status = 200, description = "CSS", body = String, content_type = "text/css; charset=utf-8"),
+        (status = 304, description = "Unchanged (`If-None-Match` held the `ETag`)"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn css(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     crate::query::params::no_params(q.as_deref())?;
     static E: OnceLock<String> = OnceLock::new();
@@ -110,6 +124,15 @@ fn ui_bodies() -> &'static HashMap<String, (String, Vec<u8>)> {
 
 /// `GET /widget/ui/{code}.json`: the widget's strings in one of the 30 languages (the pages'
 /// `data/ui.json`), its native name and direction, and the list of languages to pick from.
+#[utoipa::path(get, path = "/widget/ui/{file}", tag = "widget", description = "The widget's strings in one of the 30 interface languages, its direction, and the languages to pick from.",
+    params(("file" = String, Path, description = "`{code}.json`, e.g. `ar.json`", example = "ar.json")),
+    responses(
+        (status = 200, description = "`ui`, `native`, `rtl`, `strings`, `languages`", body = Object, content_type = "application/json"),
+        (status = 304, description = "Unchanged (`If-None-Match` held the `ETag`)"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of the 30 languages", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn ui(Path(file): Path<String>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     crate::query::params::no_params(q.as_deref())?;
     let code = file.strip_suffix(".json").unwrap_or(&file);
@@ -122,6 +145,13 @@ pub async fn ui(Path(file): Path<String>, headers: HeaderMap, RawQuery(q): RawQu
 /// `GET /widget/today?ids=`: whether each desk is open now and its hours today, in its own time
 /// zone with its country's holidays (`{"id": {"open_now": true|false|null, "hours": [["09:00",
 /// "13:00"], …]}}`, in the order asked; unknown ids left out). Depends on the time, so `no-store`.
+#[utoipa::path(get, path = "/widget/today", tag = "widget", description = "Whether each desk is open now and its hours today, in its own time zone with its country's holidays; unknown ids are left out.",
+    params(("ids" = String, Query, description = "Up to 100 desk ids, comma-separated", example = "it-milano-anolf")),
+    responses(
+        (status = 200, description = "`{\"id\": {\"open_now\": true|false|null, \"hours\": [[\"09:00\", \"13:00\"]]}}`", body = Object, content_type = "application/json"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn today(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = TodayRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
@@ -140,6 +170,18 @@ pub async fn today(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<
 
 /// `GET /basemap/natural-earth/{z}/{x}/{y}.json`: one tile of the default base map; `204` for open
 /// sea; `400` naming `z`, `x`, `y` or `format` otherwise.
+#[utoipa::path(get, path = "/basemap/natural-earth/{z}/{x}/{y}", tag = "widget", description = "A tile of the default Natural Earth base map (zooms 0–6; clients overzoom the last): geojson-vt features in tile units.",
+    params(
+        ("z" = u8, Path, minimum = 0, maximum = 6, description = "Zoom"),
+        ("x" = u32, Path, description = "Column, 0 to 2^z − 1"),
+        ("y" = String, Path, description = "Row, 0 to 2^z − 1, then `.json`", example = "22.json")),
+    responses(
+        (status = 200, description = "The tile's features", body = [Object], content_type = "application/json"),
+        (status = 204, description = "Open sea: nothing to draw"),
+        (status = 304, description = "Unchanged (`If-None-Match` held the `ETag`)"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn basemap_tile(Path((z, x, file)): Path<(String, String, String)>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     crate::query::params::no_params(q.as_deref())?;
     let bad = |name: &str, reason: String| ApiError::BadParam(ParamError { name: name.to_string(), reason });
@@ -200,6 +242,13 @@ fn html_answer(status: StatusCode, html: String, frame_ancestors: &str) -> Respo
 
 /// `GET /demo?ui=`: a page that embeds the widget as a partner site would (the same snippet),
 /// with a visible link to `/list` for people without JavaScript.
+#[utoipa::path(get, path = "/demo", tag = "widget", description = "A page that embeds the widget as a partner would, with a link to `/list`.",
+    params(("ui" = Option<String>, Query, description = "The page's language")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html; charset=utf-8"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn demo(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = crate::query::params::Params::parse(q.as_deref(), &["ui"])?;
     let catalog = Catalog::embedded();
@@ -222,6 +271,19 @@ pub async fn demo(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response,
 /// `GET /embed?lang=&center=&zoom=&domain=&audience=&lang_filter=`: the widget alone, for an
 /// iframe. Framable by the configured partner origins (`--cors-origin`), by any site when none
 /// are configured.
+#[utoipa::path(get, path = "/embed", tag = "widget", description = "The widget alone, for an iframe; framable by the configured partner origins (any when none are).",
+    params(
+        ("lang" = Option<String>, Query, description = "Interface language, one of the 30"),
+        ("center" = Option<String>, Query, description = "`lat,lon` in degrees", example = "45.46,9.19"),
+        ("zoom" = Option<u8>, Query, minimum = 0, maximum = 18),
+        ("domain" = Option<String>, Query, description = "Preset service domains, comma-separated"),
+        ("audience" = Option<super::openapi::AudienceParam>, Query),
+        ("lang_filter" = Option<String>, Query, description = "Preset languages the desks speak, comma-separated")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html; charset=utf-8"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn embed(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let tax = Taxonomy::embedded();
     let r = EmbedRequest::from_query(q.as_deref(), tax)?;

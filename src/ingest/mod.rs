@@ -1,10 +1,12 @@
-//! Reading desks from data files (GeoJSON FeatureCollections and CSV), with validation that reports
-//! every bad record with its place and reason. Nothing here is dropped or altered silently: a record
+//! Reading desks from data files (GeoJSON FeatureCollections, CSV and Open Referral HSDS 3.0 JSON),
+//! with validation that reports every bad record with its place and reason. Nothing here is dropped or altered silently: a record
 //! is either accepted as it is, or listed in [`Ingested::problems`].
 
 pub mod countries;
 pub mod csv;
 pub mod geojson;
+pub mod hsds;
+pub mod hsds_tabular;
 pub mod problem;
 pub mod validate;
 
@@ -42,6 +44,9 @@ pub struct Ingested {
     pub inputs: Vec<InputSummary>,
     /// Number of records with at least one problem.
     pub invalid_records: usize,
+    /// What was read but could not be used, without making a record invalid (an HSDS taxonomy
+    /// term that maps to no domain, a language name without a code, a virtual location…).
+    pub warnings: Vec<Problem>,
 }
 
 /// One record as read from a file, before validation.
@@ -58,10 +63,21 @@ pub(crate) struct RawRecord {
 pub enum Format {
     GeoJson,
     Csv,
+    /// Open Referral HSDS 3.0, JSON form (`.hsds.json`).
+    Hsds,
+    /// Open Referral HSDS 3.0, tabular form: a `datapackage.json` beside its CSV files.
+    HsdsTabular,
 }
 
 impl Format {
     pub fn of(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if name.ends_with(".hsds.json") || name.ends_with(".hsds") {
+            return Some(Format::Hsds);
+        }
+        if name == "datapackage.json" {
+            return Some(Format::HsdsTabular);
+        }
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "geojson" | "json" => Some(Format::GeoJson),
             "csv" => Some(Format::Csv),
@@ -93,11 +109,16 @@ impl Ingester {
             }
         };
         match Format::of(path) {
+            // The tables are joined into the JSON form; the package's summary hashes that.
+            Some(Format::HsdsTabular) => match hsds_tabular::read(path.parent().unwrap_or(Path::new(".")), &bytes) {
+                Ok(v) => self.read_bytes(&name, Format::Hsds, v.to_string().as_bytes(), on_record),
+                Err((line, reason)) => self.file_problem(&name, line, reason),
+            },
             Some(f) => self.read_bytes(&name, f, &bytes, on_record),
             None => self.file_problem(
                 &name,
                 None,
-                "unknown file type: use .geojson (or .json) for a GeoJSON FeatureCollection, .csv for CSV".into(),
+                "unknown file type: use .geojson (or .json) for a GeoJSON FeatureCollection, .csv for CSV, .hsds.json or a datapackage.json for Open Referral HSDS 3.0".into(),
             ),
         }
     }
@@ -112,10 +133,16 @@ impl Ingester {
                 valid += 1;
             }
         };
+        let mut warnings = Vec::new();
         let result = match format {
             Format::GeoJson => geojson::read(bytes, &mut sink),
             Format::Csv => csv::read(bytes, &mut sink),
+            Format::Hsds => hsds::read(bytes, &mut sink, &mut |w| warnings.push(w)),
+            Format::HsdsTabular => Err((None, "a datapackage.json is read from its folder (Ingester::read_file)".into())),
         };
+        for (id, field, reason) in warnings {
+            self.out.warnings.push(Problem { file: name.to_string(), line: None, record: Record::File, id, field, reason });
+        }
         if let Err((line, reason)) = result {
             self.file_problem(name, line, reason);
         }
@@ -147,6 +174,7 @@ impl Ingester {
                     let at = match (&first.record, first.line) {
                         (Record::Feature(i), Some(l)) => format!("feature #{i} at {}:{l}", first.file),
                         (Record::Row(r), Some(l)) => format!("row {r} at {}:{l}", first.file),
+                        (Record::Location(n), _) => format!("location #{n} of {}", first.file),
                         _ => first.file.clone(),
                     };
                     let p = problem(Some((raw.field_name)("id")), format!("duplicate id: already used by {at}"));

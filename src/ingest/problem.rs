@@ -12,6 +12,8 @@ pub enum Record {
     Feature(usize),
     /// The n-th data row (1-based, header not counted) of a CSV file.
     Row(usize),
+    /// The n-th physical location (0-based, in reading order) of an HSDS file.
+    Location(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,7 @@ impl fmt::Display for Problem {
             Record::File => {}
             Record::Feature(i) => write!(f, ": feature #{i}")?,
             Record::Row(r) => write!(f, ": row {r}")?,
+            Record::Location(n) => write!(f, ": location #{n}")?,
         }
         if let Some(id) = &self.id {
             write!(f, " (id `{id}`)")?;

@@ -87,7 +87,7 @@ pub fn unit_xyz(lat: f64, lon: f64) -> [f64; 3] {
 }
 
 /// Who a desk serves: the public (any migrant) or other unions (union-to-union contact points).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Audience {
     Public,
@@ -111,7 +111,7 @@ impl Audience {
 }
 
 /// Whether help costs anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fees {
     Free,
@@ -128,10 +128,18 @@ impl Fees {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Membership => "membership",
+            Self::Fee => "fee",
+        }
+    }
 }
 
 /// Wheelchair access, in OpenStreetMap's vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Wheelchair {
     Yes,
@@ -148,11 +156,20 @@ impl Wheelchair {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Limited => "limited",
+        }
+    }
 }
 
 /// A language code: ISO 639-1 where the language has one, else ISO 639-3, lower case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[a-z]{2,3}$", example = "ar")]
 pub struct Language(String);
 
 impl Language {
@@ -212,7 +229,7 @@ impl fmt::Display for Language {
 }
 
 /// Postal address; city-level data is enough, `street` and `postcode` are optional.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,7 +243,7 @@ pub struct Address {
 
 /// Ways to reach a desk. Messaging apps hold a phone number in international form, or a
 /// user name (`@name`) for Telegram and Signal.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,7 +261,7 @@ pub struct Contacts {
 }
 
 /// How a person can be helped: walk in, by appointment, by phone, online; and wheelchair access.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Access {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,9 +277,11 @@ pub struct Access {
 }
 
 /// One help desk ("contact point"), validated. Field names match the GeoJSON properties of the
-/// public contract, so an export can be rebuilt as it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// public contract, so an export can be rebuilt as it is. (Records are read by the validator,
+/// which reports unknown fields itself; the OpenAPI schema made from this type is the properties
+/// of a desk feature, to which answers add `distance_m`.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeskProperties)]
 pub struct ContactPoint {
     /// Stable identifier, `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 128 characters.
     #[serde(skip)]

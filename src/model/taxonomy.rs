@@ -74,6 +74,19 @@ impl Domain {
     }
 }
 
+/// In the OpenAPI description, a domain is one of its 19 codes.
+impl utoipa::PartialSchema for Domain {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Domain::ALL.iter().map(|d| d.code())))
+            .description(Some("A service domain: one of the 19 codes of the taxonomy (see `/api/v1/domains`)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Domain {}
+
 impl fmt::Display for Domain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

@@ -4,6 +4,7 @@
 
 pub mod list;
 pub mod locate;
+pub mod ogc;
 pub mod open;
 pub mod params;
 pub mod search;

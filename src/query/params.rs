@@ -17,7 +17,7 @@ pub struct ParamError {
     pub reason: String,
 }
 
-fn err(name: &str, reason: impl Into<String>) -> ParamError {
+pub(crate) fn err(name: &str, reason: impl Into<String>) -> ParamError {
     ParamError { name: name.to_string(), reason: reason.into() }
 }
 
@@ -38,7 +38,7 @@ pub const MAX_LANGS: usize = 32;
 const SHOWN_CHARS: usize = 40;
 
 /// `v` as an error repeats it: at most [`SHOWN_CHARS`] characters.
-fn shown(v: &str) -> String {
+pub(crate) fn shown(v: &str) -> String {
     if v.chars().count() <= SHOWN_CHARS {
         v.to_string()
     } else {
@@ -103,7 +103,7 @@ impl Params {
             .transpose()
     }
 
-    fn integer(&self, name: &str, min: usize, max: usize, default: usize) -> Result<usize, ParamError> {
+    pub(crate) fn integer(&self, name: &str, min: usize, max: usize, default: usize) -> Result<usize, ParamError> {
         match self.get(name) {
             None => Ok(default),
             Some(v) => match v.trim().parse::<usize>() {
@@ -170,7 +170,7 @@ impl Params {
         Ok((Some(at), Some(town)))
     }
 
-    fn filters(&self) -> Result<Filters, ParamError> {
+    pub(crate) fn filters(&self) -> Result<Filters, ParamError> {
         let langs = match self.get("lang") {
             None => Vec::new(),
             Some(v) => list("lang", v, MAX_LANGS)?

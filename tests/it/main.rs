@@ -2,13 +2,17 @@
 
 mod admin;
 mod api;
+mod basemap;
 mod bounds;
 mod build;
 mod cors;
 mod fuzz_regressions;
+mod hsds;
 mod locate;
 mod metrics;
 mod nearest;
+mod openapi;
+mod ogc;
 mod pages;
 mod privacy;
 mod rate_limit;

@@ -45,6 +45,21 @@ fn answer(kind: PageStatus, html: String, s: Option<&Snapshot>) -> Response {
 }
 
 /// `GET /list`: the form, and the desks nearest to a place or position (or matching text).
+#[utoipa::path(get, path = "/list", tag = "pages",
+    description = "The nearest desks as a server-rendered HTML page with a form; works without JavaScript.",
+    params(
+        ("place" = Option<String>, Query, max_length = 100, description = "A town name"),
+        ("lat" = Option<f64>, Query, minimum = -90, maximum = 90), ("lon" = Option<f64>, Query, minimum = -180, maximum = 180),
+        ("q" = Option<String>, Query, max_length = 200, description = "Words for the need"),
+        ("lang" = Option<String>, Query, description = "Language spoken at the desk"),
+        ("domain" = Option<String>, Query, description = "Need (domain code)"),
+        ("ui" = Option<String>, Query, description = "The page's language (else the browser's)")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html; charset=utf-8"),
+        (status = 400, description = "The form again, with the error at its field", body = String, content_type = "text/html; charset=utf-8"),
+    (status = 429, description = "Over the per-client rate limit", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Busy; see `Retry-After`", content((String = "text/html; charset=utf-8"), (crate::http::openapi::Problem = "application/problem+json"))),
+    ))]
 pub async fn list(State(st): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let catalog = Catalog::embedded();
     let tax = Taxonomy::embedded();
@@ -88,6 +103,16 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap, RawQuery(raw):
 }
 
 /// `GET /d/{id}?ui=`: one desk's page, with its Open Graph preview.
+#[utoipa::path(get, path = "/d/{id}", tag = "pages",
+    description = "One desk's shareable page, with Open Graph tags for a preview in messaging apps.",
+    params(("id" = String, Path, description = "The desk's id"), ("ui" = Option<String>, Query, description = "The page's language")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html; charset=utf-8"),
+        (status = 400, description = "A bad parameter", body = String, content_type = "text/html; charset=utf-8"),
+        (status = 404, description = "No desk has this id", body = String, content_type = "text/html; charset=utf-8"),
+    (status = 429, description = "Over the per-client rate limit", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Busy; see `Retry-After`", content((String = "text/html; charset=utf-8"), (crate::http::openapi::Problem = "application/problem+json"))),
+    ))]
 pub async fn desk(State(st): State<AppState>, Path(id): Path<String>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let catalog = Catalog::embedded();
     let echo = Echo::from_query(raw.as_deref());
@@ -104,6 +129,8 @@ pub async fn desk(State(st): State<AppState>, Path(id): Path<String>, headers: H
 }
 
 /// `GET /assets/pages.css`.
+#[utoipa::path(get, path = "/assets/pages.css", tag = "pages", description = "The pages' stylesheet.",
+    responses((status = 200, description = "CSS", body = String, content_type = "text/css; charset=utf-8")))]
 pub async fn css() -> Response {
     let mut res = render::CSS.into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
@@ -113,6 +140,8 @@ pub async fn css() -> Response {
 /// `GET /`: `303` to the widget's demo page (which links to `/list` for people without
 /// JavaScript), keeping `ui`; a query asking for desks (`place`, `lat`, `lang`…, as links to `/`
 /// made before the widget carried) goes on to `/list` with it.
+#[utoipa::path(get, path = "/", tag = "pages", description = "Leads a newcomer on (`303 See Other`): to `/demo` keeping `ui`, or to `/list` with a query that asks for desks.",
+    responses((status = 303, description = "See `Location`")))]
 pub async fn root(RawQuery(raw): RawQuery) -> Redirect {
     let Some(q) = raw.filter(|q| !q.is_empty()) else { return Redirect::to("/demo") };
     if form_urlencoded::parse(q.as_bytes()).all(|(k, _)| k == "ui") {
