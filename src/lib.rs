@@ -13,6 +13,7 @@ pub mod locate;
 pub mod logging;
 pub mod model;
 pub mod pipeline;
+pub mod natural_earth;
 pub mod query;
 pub mod synth;
 pub mod tiles;

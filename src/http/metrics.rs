@@ -64,6 +64,13 @@ pub const ROUTES: &[&str] = &[
     "/ogc/collections/{collection_id}",
     "/ogc/collections/{collection_id}/items",
     "/ogc/collections/{collection_id}/items/{feature_id}",
+    "/widget.js",
+    "/widget.css",
+    "/widget/ui/{file}",
+    "/widget/today",
+    "/basemap/natural-earth/{z}/{x}/{y}",
+    "/demo",
+    "/embed",
     "(unmatched)",
 ];
 

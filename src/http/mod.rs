@@ -14,6 +14,7 @@ pub mod ogc;
 pub mod ogc_api;
 pub mod pages;
 pub mod server;
+pub mod widget;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -142,6 +143,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ogc/collections/{collection_id}", get(ogc::collection_doc))
         .route("/ogc/collections/{collection_id}/items", get(ogc::items))
         .route("/ogc/collections/{collection_id}/items/{feature_id}", get(ogc::item))
+        .route("/widget.js", get(widget::js))
+        .route("/widget.css", get(widget::css))
+        .route("/widget/ui/{file}", get(widget::ui))
+        .route("/widget/today", get(widget::today))
+        .route("/basemap/natural-earth/{z}/{x}/{y}", get(widget::basemap_tile))
+        .route("/demo", get(widget::demo))
+        .route("/embed", get(widget::embed))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone())
@@ -210,7 +218,11 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
         || path.starts_with("/d/")
         || path.starts_with("/assets/")
         || path.starts_with("/tiles/")
-        || path.starts_with("/basemap/operator.");
+        || path.starts_with("/basemap/operator.")
+        || path == "/widget.js"
+        || path == "/widget.css"
+        || path.starts_with("/widget/ui/")
+        || path.starts_with("/basemap/natural-earth/");
     let mut res = next.run(req).await;
     let cacheable = shared && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED);
     let h = res.headers_mut();

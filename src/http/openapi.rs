@@ -358,6 +358,13 @@ pub struct TileJson {
         super::ogc::collection_doc,
         super::ogc::items,
         super::ogc::item,
+        super::widget::js,
+        super::widget::css,
+        super::widget::ui,
+        super::widget::today,
+        super::widget::basemap_tile,
+        super::widget::demo,
+        super::widget::embed,
     ),
     components(schemas(Problem, Desk, ContactPoint, Address, Audience, Domain, Language, AudienceParam)),
     tags(
@@ -366,6 +373,7 @@ pub struct TileJson {
         (name = "tiles", description = "The tile pyramid"),
         (name = "pages", description = "Server-rendered HTML"),
         (name = "ogc", description = "OGC API – Features Part 1 (for GIS tools)"),
+        (name = "widget", description = "The embeddable map widget, its pages and its base map"),
         (name = "operations", description = "Health, readiness, metrics, this description")
     )
 )]

@@ -9,6 +9,7 @@ pub mod open;
 pub mod params;
 pub mod search;
 pub mod viewport;
+pub mod widget;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

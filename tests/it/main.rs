@@ -23,3 +23,4 @@ mod search;
 mod slow_clients;
 mod support;
 mod tiles;
+mod widget;

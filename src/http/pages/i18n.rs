@@ -67,6 +67,15 @@ pub struct Strings {
     pub details: String,
     pub back: String,
     pub not_found: String,
+    pub widget_map: String,
+    pub widget_my_position: String,
+    pub widget_locating: String,
+    pub widget_position_failed: String,
+    pub widget_show_on_map: String,
+    pub widget_here: String,
+    pub widget_no_js: String,
+    pub widget_demo_intro: String,
+    pub widget_cluster: String,
 }
 
 /// A language the pages are written in.

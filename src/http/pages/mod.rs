@@ -137,12 +137,16 @@ pub async fn css() -> Response {
     res
 }
 
-/// `GET /`: the list page, until the widget's demo page exists (`/` will lead there).
-#[utoipa::path(get, path = "/", tag = "pages", description = "Leads a newcomer on (`303 See Other`), keeping the query string.",
+/// `GET /`: `303` to the widget's demo page (which links to `/list` for people without
+/// JavaScript), keeping `ui`; a query asking for desks (`place`, `lat`, `lang`…, as links to `/`
+/// made before the widget carried) goes on to `/list` with it.
+#[utoipa::path(get, path = "/", tag = "pages", description = "Leads a newcomer on (`303 See Other`): to `/demo` keeping `ui`, or to `/list` with a query that asks for desks.",
     responses((status = 303, description = "See `Location`")))]
 pub async fn root(RawQuery(raw): RawQuery) -> Redirect {
-    match raw.filter(|q| !q.is_empty()) {
-        Some(q) => Redirect::to(&format!("/list?{q}")),
-        None => Redirect::to("/list"),
+    let Some(q) = raw.filter(|q| !q.is_empty()) else { return Redirect::to("/demo") };
+    if form_urlencoded::parse(q.as_bytes()).all(|(k, _)| k == "ui") {
+        Redirect::to(&format!("/demo?{q}"))
+    } else {
+        Redirect::to(&format!("/list?{q}"))
     }
 }

@@ -155,7 +155,7 @@ pub struct Results<'a> {
 }
 
 /// Extra `<head>` content for a page (its preview tags).
-fn layout(ui: &Ui, catalog: &Catalog, title: &str, head: Markup, switch: &dyn Fn(&str) -> String, main: Markup) -> String {
+pub(crate) fn layout(ui: &Ui, catalog: &Catalog, title: &str, head: Markup, switch: &dyn Fn(&str) -> String, main: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang=(ui.code) dir=(ui.dir()) {
