@@ -17,6 +17,9 @@ pub const DEFAULT_LIMIT: usize = 10;
 /// Most items a page holds; a larger `limit` is served as this many (the standard lets a
 /// server return fewer than asked), with `next` links for the rest.
 pub const MAX_LIMIT: usize = 1000;
+/// A `bbox` holding more than one desk in this many is answered by a pass over all desks in
+/// list order instead of sorting the R-tree's answer.
+const TREE_SHARE: usize = 16;
 /// Largest `offset` accepted.
 pub const MAX_OFFSET: usize = u32::MAX as usize;
 
@@ -220,17 +223,26 @@ pub fn items(s: &Snapshot, r: &ItemsRequest) -> ItemsPage {
     match r.bbox {
         None => (0..s.len() as u32).filter(|&o| keep(o)).for_each(&mut take),
         Some(b) => {
-            let mut inside: Vec<u32> = s
-                .spatial
-                .within(b, |_| true, |ord| {
-                    let (lat, lon) = s.desks.lat_lon(ord);
-                    (lon, lat)
-                })
-                .map(|e| e.ord)
-                .filter(|&o| keep(o))
-                .collect();
-            inside.sort_unstable();
-            inside.into_iter().for_each(&mut take);
+            let lon_lat = |ord: u32| {
+                let (lat, lon) = s.desks.lat_lon(ord);
+                (lon, lat)
+            };
+            // A small box: the R-tree's desks, sorted into list order. A box holding more than
+            // [`TREE_SHARE`] of the desks: one pass in list order is cheaper than the sort.
+            let cap = s.len() / TREE_SHARE + 1024;
+            let mut inside: Vec<u32> = s.spatial.within(b, |_| true, lon_lat).map(|e| e.ord).take(cap + 1).collect();
+            if inside.len() > cap {
+                (0..s.len() as u32)
+                    .filter(|&o| {
+                        let (lon, lat) = lon_lat(o);
+                        b.contains(lon, lat) && keep(o)
+                    })
+                    .for_each(&mut take);
+            } else {
+                inside.retain(|&o| keep(o));
+                inside.sort_unstable();
+                inside.into_iter().for_each(&mut take);
+            }
         }
     }
     ItemsPage { ords, matched, offset: r.offset, limit: r.limit }
