@@ -94,8 +94,10 @@ pub fn all_desks(s: &Snapshot) -> Vec<ContactPoint> {
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Each test process starts at its own offset, so two test runs on one machine rarely meet.
-    let base = 20_000 + (std::process::id() % 40) as u16 * 300;
+    // Each test process starts at its own offset, so two test runs on one machine at once (CI
+    // beside a developer's run) rarely meet: another process's server on a port this one checked
+    // free a moment before would answer in its place.
+    let base = 20_000 + (std::process::id() % 100) as u16 * 120;
     loop {
         let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
