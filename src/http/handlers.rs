@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::{AppState, body};
+use super::{AppState, body, encoding};
 use crate::index::Snapshot;
 use crate::locate::client::client_address;
 use crate::query::{self, DomainsRequest, LocateRequest, NearestRequest, SearchRequest, TileRequest, ViewportRequest, params};
@@ -70,21 +70,23 @@ const GEOJSON: &str = "application/geo+json";
 const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const JSON: &str = "application/json";
 
-pub async fn nearest(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn nearest(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = NearestRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let hits = query::nearest(&s, &req, chrono::Utc::now());
-    Ok(from_bundle(&s, body::nearest(&s, &hits, req.place.as_ref()), GEOJSON))
+    let answer = body::nearest_placed(&s, &hits, req.place.as_ref());
+    Ok(encoding::respond(&s, &headers, answer, |bytes| from_bundle(&s, bytes, GEOJSON)))
 }
 
-pub async fn viewport(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn viewport(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = ViewportRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let v = query::viewport(&s, &req, chrono::Utc::now());
-    Ok(from_bundle(&s, body::viewport(&s, &v), GEOJSON))
+    let answer = body::viewport_placed(&s, &v);
+    Ok(encoding::respond(&s, &headers, answer, |bytes| from_bundle(&s, bytes, GEOJSON)))
 }
 
-pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn search(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = SearchRequest::from_query(q.as_deref())?;
     let slot = tokio::time::timeout(SEARCH_WAIT, st.search_slots.clone().acquire_owned())
         .await
@@ -92,13 +94,13 @@ pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result
         .map_err(|_| ApiError::Internal("search slots closed".into()))?;
     let s = st.snapshot.load_full();
     let used = s.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
+    let answer = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        query::search(&s, &req, chrono::Utc::now()).map(|a| body::search(&s, &a))
+        query::search(&s, &req, chrono::Utc::now()).map(|a| body::search_placed(&s, &a))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("search task: {e}")))??;
-    Ok(from_bundle(&used, bytes, GEOJSON))
+    Ok(encoding::respond(&used, &headers, answer, |bytes| from_bundle(&used, bytes, GEOJSON)))
 }
 
 pub async fn point(State(st): State<AppState>, Path(id): Path<String>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {

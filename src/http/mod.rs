@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod encoding;
 pub mod error;
 mod handlers;
 pub mod limit;
@@ -23,7 +24,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::index::Snapshot;
@@ -121,7 +122,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(middleware::from_fn(privacy_headers))
         .layer(middleware::from_fn_with_state(state, observe))
-        .layer(CompressionLayer::new())
+        // On-the-fly compression at the fastest level, for answers not joined from precompressed
+        // desks (see `encoding`); it leaves an answer that has a Content-Encoding alone.
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(cors)
 }
 

@@ -5,6 +5,7 @@ mod api;
 mod bounds;
 mod build;
 mod cors;
+mod encoding;
 mod fuzz_regressions;
 mod locate;
 mod metrics;
