@@ -81,9 +81,9 @@ for mode in "${MODES[@]}"; do for e in "${ENDPOINTS[@]}"; do ROW_KEYS+=("$(row_k
 # One wrk run per endpoint and mode per round, in the order A B C D E A' B' C' D' E' A B …;
 # records req/s, p99, the ratio to the same round's baseline in the same mode, non-2xx answers
 # and socket errors.
-declare -A RPS P99 RATIOS NON2XX SOCKERR WRK_CMDS SCPU OCPU
+declare -A RPS P99 RATIOS NON2XX SOCKERR WRK_CMDS SCPU OCPU USREQ CPURATIOS
 run_rounds() {
-  local round ep e mode base_rps=0
+  local round ep e mode base_rps=0 base_us=0 us
   local -a extra
   for ((round = 1; round <= ROUNDS; round++)); do
     for mode in "${MODES[@]}"; do
@@ -93,6 +93,12 @@ run_rounds() {
       ep=$(row_key "$e" "$mode")
       run_wrk "$e" "$DURATION" "$CONNS" "$DATA_DIR/wrk-$e-$mode-round$round.txt" "${extra[@]}"
       [[ $e == baseline ]] && base_rps=$WRK_RPS
+      # The server's CPU time per answer (µs): steadier than req/s when other processes take
+      # CPU, since time spent waiting for a core is not counted.
+      us=$(awk -v c="$SERVER_CPU" -v r="$WRK_RPS" 'BEGIN { if (r + 0 == 0) print "nan"; else printf "%.2f\n", c * 1e4 / r }')
+      [[ $e == baseline ]] && base_us=$us
+      USREQ[$ep]+="$us "
+      CPURATIOS[$ep]+="$(ratio "$base_us" "$us") "
       RPS[$ep]+="$WRK_RPS "
       P99[$ep]+="$WRK_P99_MS "
       RATIOS[$ep]+="$(ratio "$WRK_RPS" "$base_rps") "
@@ -112,20 +118,22 @@ run_rounds() {
 # at max rate, the server was not the bottleneck) and other processes' (the worst round).
 print_table() {
   local ep
-  printf '%-16s | %-24s | %8s | %8s | %8s | %6s | %6s | %s\n' endpoint "req/s per round" "median" \
-    "ratio to" "p99 (ms)" "server" "other" "non-2xx /"
-  printf '%-16s | %-24s | %8s | %8s | %8s | %6s | %6s | %s\n' "" "" "req/s" "baseline" "median" "CPU %" "CPU %" \
-    "socket errors"
-  printf '%s\n' "-----------------|--------------------------|----------|----------|----------|--------|--------|--------------"
+  printf '%-16s | %-24s | %8s | %8s | %8s | %6s | %6s | %8s | %8s | %s\n' endpoint "req/s per round" "median" \
+    "ratio to" "p99 (ms)" "server" "other" "server" "CPU" "non-2xx /"
+  printf '%-16s | %-24s | %8s | %8s | %8s | %6s | %6s | %8s | %8s | %s\n' "" "" "req/s" "baseline" "median" "CPU %" "CPU %" \
+    "µs/req" "ratio" "socket errors"
+  printf '%s\n' "-----------------|--------------------------|----------|----------|----------|--------|--------|----------|----------|--------------"
   for ep in "${ROW_KEYS[@]}"; do
     # shellcheck disable=SC2086 # word splitting of the per-round lists is intended
-    printf '%-16s | %-24s | %8.0f | %8.3f | %8.3f | %6.0f | %6.0f | %s / %s\n' "$ep" "$(fmt_int ${RPS[$ep]})" \
+    printf '%-16s | %-24s | %8.0f | %8.3f | %8.3f | %6.0f | %6.0f | %8.2f | %8.3f | %s / %s\n' "$ep" "$(fmt_int ${RPS[$ep]})" \
       "$(median ${RPS[$ep]})" "$(median ${RATIOS[$ep]})" "$(median ${P99[$ep]})" "$(median ${SCPU[$ep]})" \
-      "$(max ${OCPU[$ep]})" "${NON2XX[$ep]}" "${SOCKERR[$ep]}"
+      "$(max ${OCPU[$ep]})" "$(median ${USREQ[$ep]})" "$(median ${CPURATIOS[$ep]})" "${NON2XX[$ep]}" "${SOCKERR[$ep]}"
   done
   echo "(+AE: requests carry Accept-Encoding: $BROWSER_AE, compared with baseline +AE;"
   echo " ratio: median over rounds of req/s / the same round's baseline req/s; CPU in % of one core:"
-  echo " server = sportello's own use, other = processes other than sportello and wrk, worst round)"
+  echo " server = sportello's own use, other = processes other than sportello and wrk, worst round;"
+  echo " server µs/req = the server's CPU time per answer, median over rounds; CPU ratio = baseline's"
+  echo " µs/req / the endpoint's in the same round: the throughput ratio a quiet, saturated core would give)"
 }
 
 # A warning line when other processes took a noticeable share of the CPU during some run.
@@ -249,7 +257,7 @@ main() {
   {
     echo "sportello load benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src 2>/dev/null || echo ' (src modified)')"
     machine_line
-    echo "desks: $COUNT (synth seed $SEED), bundle $DATA_BUNDLE"
+    echo "desks: $COUNT (synth seed $SEED), bundle $DATA_BUNDLE, binary $BIN"
     echo "$PIN_NOTE; $ROUNDS round(s) of ${DURATION}s per endpoint, $CONNS connections, order: ${ROW_KEYS[*]}"
     echo
     print_table
