@@ -254,7 +254,7 @@ impl Snapshot {
         let (packed, text) = std::thread::scope(|scope| {
             let text = scope.spawn(|| TextIndex::open(&dir.join("text"), Taxonomy::embedded()));
             let packed = read_checked("points.packed", &manifest.packed_hash).and_then(|b| {
-                PackedFeatures::decode(&b, desks.trimmed_features()).map_err(|e| corrupt(format!("points.packed: {e}")))
+                PackedFeatures::decode(b, desks.trimmed_features()).map_err(|e| corrupt(format!("points.packed: {e}")))
             });
             (packed, text.join().expect("opening the text index does not panic"))
         });

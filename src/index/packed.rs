@@ -105,7 +105,9 @@ impl PackedFeatures {
     /// Reads a bundle file and checks it against the features it must rebuild (each without its
     /// last two bytes): every token list is decoded and compared, so a damaged file is refused
     /// rather than trusted, whatever its hash.
-    pub fn decode(b: &[u8], features: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) -> Result<PackedFeatures, PackedError> {
+    /// Takes the file's bytes, so the tokens stay where they were read (no second copy).
+    pub fn decode(file: Vec<u8>, features: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) -> Result<PackedFeatures, PackedError> {
+        let b = &file[..];
         let mut r = Reader { b, at: 0 };
         if r.take(8)? != MAGIC {
             return Err(PackedError::Header);
@@ -139,10 +141,12 @@ impl PackedFeatures {
         for _ in 0..=n {
             ends.push(r.u64()?);
         }
-        let tokens = b[r.at..].to_vec();
-        if ends[0] != 0 || ends.windows(2).any(|w| w[0] > w[1]) || ends[n] != tokens.len() as u64 {
-            return Err(PackedError::Truncated(r.at));
+        let at = r.at;
+        if ends[0] != 0 || ends.windows(2).any(|w| w[0] > w[1]) || ends[n] != (b.len() - at) as u64 {
+            return Err(PackedError::Truncated(at));
         }
+        let mut tokens = file;
+        tokens.drain(..at);
         let p = PackedFeatures { seg_bytes, seg_ends, tokens, ends };
         let mut buf = Vec::new();
         for (i, f) in features.enumerate() {
@@ -1134,16 +1138,16 @@ mod tests {
         let t = trimmed(&fs);
         let p = PackedFeatures::build(&t);
         let file = p.encode();
-        let back = PackedFeatures::decode(&file, t.iter()).expect("its own file loads");
+        let back = PackedFeatures::decode(file.clone(), t.iter()).expect("its own file loads");
         assert_eq!(back.encode(), file);
         // Any flipped byte past the header is caught by the rebuild check or the structure checks.
         for at in [12, file.len() / 2, file.len() - 1] {
             let mut bad = file.clone();
             bad[at] ^= 0x5a;
-            assert!(PackedFeatures::decode(&bad, t.iter()).is_err(), "a flipped byte at {at} is refused");
+            assert!(PackedFeatures::decode(bad, t.iter()).is_err(), "a flipped byte at {at} is refused");
         }
-        assert!(PackedFeatures::decode(&file[..file.len() - 1], t.iter()).is_err());
-        assert!(PackedFeatures::decode(&file, t[..49].iter()).is_err(), "desk count checked");
+        assert!(PackedFeatures::decode(file[..file.len() - 1].to_vec(), t.iter()).is_err());
+        assert!(PackedFeatures::decode(file.clone(), t[..49].iter()).is_err(), "desk count checked");
     }
 
     #[test]
