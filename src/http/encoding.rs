@@ -4,7 +4,7 @@
 //!
 //! The choice: among the codings the client accepts (q > 0), gzip, else deflate (zlib, as
 //! browsers read it), even when it also lists `br` or `zstd` — a server may pick any coding
-//! the client accepts, and gzip is the one made without per-request compression. A client that
+//! the client accepts, and gzip is the one joined from precompressed tokens. A client that
 //! accepts neither gets the answer uncompressed from here, and the router's compression layer
 //! (fast level) then serves `br` or identity as it asks. Every answer says
 //! `Vary: Accept-Encoding`.
