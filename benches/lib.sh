@@ -8,7 +8,9 @@
 BENCH_DIR=benches
 DATA_DIR=target/bench-data
 TOOLS_DIR=target/tools
-BIN=target/release/sportello
+# SPORTELLO_BENCH_BIN=PATH measures another build of sportello (e.g. the commit before a change)
+# as it is: nothing is compiled, and its bundles are kept apart (named after the binary).
+BIN=${SPORTELLO_BENCH_BIN:-target/release/sportello}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -53,6 +55,11 @@ ensure_curl() {
 # --- building and the benchmark data -----------------------------------------------------------
 
 build_release() {
+  if [[ -n ${SPORTELLO_BENCH_BIN:-} ]]; then
+    [[ -x $BIN ]] || die "SPORTELLO_BENCH_BIN=$BIN is not an executable"
+    log "measuring $BIN (SPORTELLO_BENCH_BIN), not building"
+    return
+  fi
   # The target dir is shared: cargo may wait on its lock, which is fine.
   log "cargo build --release"
   cargo build --release >&2 || die "cargo build --release failed"
@@ -65,7 +72,7 @@ ensure_data() {
   local count=$1 seed=$2
   mkdir -p "$DATA_DIR"
   DATA_GEOJSON="$DATA_DIR/synth-$count-$seed.geojson"
-  DATA_BUNDLE="$DATA_DIR/bundle-n$count-s$seed"
+  DATA_BUNDLE="$DATA_DIR/bundle-n$count-s$seed${SPORTELLO_BENCH_BIN:+-$(basename "$BIN")}"
   # A complete file ends with the collection's closing "]}".
   if [[ ! -s $DATA_GEOJSON ]] || [[ $(tail -c 3 "$DATA_GEOJSON" | tr -d '[:space:]') != "]}" ]]; then
     log "synth --count $count --seed $seed --out $DATA_GEOJSON"
@@ -246,16 +253,18 @@ stop_client() {
 
 # --- wrk ---------------------------------------------------------------------------------------
 
-# run_wrk NAME DURATION CONNECTIONS OUTFILE: runs wrk on $SERVER_URL with benches/wrk/NAME.lua and
-# sets WRK_RPS, WRK_P99_MS, WRK_NON2XX, WRK_SOCKET_ERRORS, WRK_CMD, SERVER_CPU and OTHER_CPU.
-# The raw output is kept in OUTFILE.
+# run_wrk NAME DURATION CONNECTIONS OUTFILE [WRK_ARG...]: runs wrk on $SERVER_URL with
+# benches/wrk/NAME.lua (and the extra arguments, e.g. -H 'Accept-Encoding: gzip') and sets WRK_RPS,
+# WRK_P99_MS, WRK_NON2XX, WRK_SOCKET_ERRORS, WRK_CMD, SERVER_CPU and OTHER_CPU. The raw output is
+# kept in OUTFILE.
 run_wrk() {
   local name=$1 duration=$2 conns=$3 out=$4
+  shift 4
   # --timeout: wrk's default (2 s) would drop the slowest answers (search on 1M desks) from the
   # latency histogram as "timeout" errors instead of counting them in p99.
-  local -a cmd=("${CLIENT_PIN[@]}" wrk -t1 "-c$conns" "-d${duration}s" --timeout 10s --latency
+  local -a cmd=("${CLIENT_PIN[@]}" wrk -t1 "-c$conns" "-d${duration}s" --timeout 10s --latency "$@"
     -s "$BENCH_DIR/wrk/$name.lua" "$SERVER_URL")
-  WRK_CMD="${cmd[*]}"
+  WRK_CMD=$(printf '%q ' "${cmd[@]}")
   measure_start "$SERVER_PID"
   run_client "$out" "${cmd[@]}" || die "wrk failed for $name: $(cat "$out")"
   measure_end

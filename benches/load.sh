@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 source benches/lib.sh
 
 ENDPOINTS=(baseline nearest nearest_lang points search)
+# Every endpoint is measured twice per round: as wrk sends it (no Accept-Encoding: uncompressed)
+# and with what a browser sends (row "NAME +AE"), each compared with /healthz sent the same way.
+BROWSER_AE="gzip, deflate, br, zstd"
+MODES=(plain ae)
 RESULTS_FILE="$DATA_DIR/load-results.txt"
 OHA="$TOOLS_DIR/bin/oha"
 
@@ -69,15 +73,32 @@ cleanup() {
   stop_server
 }
 
-# One wrk run per endpoint per round, in the order A B C D E A B C D E …; records req/s, p99,
-# the ratio to the same round's baseline, non-2xx answers and socket errors.
-declare -A RPS P99 RATIOS NON2XX SOCKERR WRK_CMDS SCPU OCPU
+# The table's row key of endpoint EP in mode MODE.
+row_key() { if [[ $2 == ae ]]; then echo "$1 +AE"; else echo "$1"; fi; }
+ROW_KEYS=()
+for mode in "${MODES[@]}"; do for e in "${ENDPOINTS[@]}"; do ROW_KEYS+=("$(row_key "$e" "$mode")"); done; done
+
+# One wrk run per endpoint and mode per round, in the order A B C D E A' B' C' D' E' A B …;
+# records req/s, p99, the ratio to the same round's baseline in the same mode, non-2xx answers
+# and socket errors.
+declare -A RPS P99 RATIOS NON2XX SOCKERR WRK_CMDS SCPU OCPU USREQ CPURATIOS
 run_rounds() {
-  local round ep base_rps=0
+  local round ep e mode base_rps=0 base_us=0 us
+  local -a extra
   for ((round = 1; round <= ROUNDS; round++)); do
-    for ep in "${ENDPOINTS[@]}"; do
-      run_wrk "$ep" "$DURATION" "$CONNS" "$DATA_DIR/wrk-$ep-round$round.txt"
-      [[ $ep == baseline ]] && base_rps=$WRK_RPS
+    for mode in "${MODES[@]}"; do
+    extra=()
+    [[ $mode == ae ]] && extra=(-H "Accept-Encoding: $BROWSER_AE")
+    for e in "${ENDPOINTS[@]}"; do
+      ep=$(row_key "$e" "$mode")
+      run_wrk "$e" "$DURATION" "$CONNS" "$DATA_DIR/wrk-$e-$mode-round$round.txt" "${extra[@]}"
+      [[ $e == baseline ]] && base_rps=$WRK_RPS
+      # The server's CPU time per answer (µs): steadier than req/s when other processes take
+      # CPU, since time spent waiting for a core is not counted.
+      us=$(awk -v c="$SERVER_CPU" -v r="$WRK_RPS" 'BEGIN { if (r + 0 == 0) print "nan"; else printf "%.2f\n", c * 1e4 / r }')
+      [[ $e == baseline ]] && base_us=$us
+      USREQ[$ep]+="$us "
+      CPURATIOS[$ep]+="$(ratio "$base_us" "$us") "
       RPS[$ep]+="$WRK_RPS "
       P99[$ep]+="$WRK_P99_MS "
       RATIOS[$ep]+="$(ratio "$WRK_RPS" "$base_rps") "
@@ -89,6 +110,7 @@ run_rounds() {
       log "round $round/$ROUNDS $ep: $WRK_RPS req/s, p99 $WRK_P99_MS ms, non-2xx $WRK_NON2XX," \
         "socket errors $WRK_SOCKET_ERRORS, server CPU $SERVER_CPU%, other CPU $OTHER_CPU%"
     done
+    done
   done
 }
 
@@ -96,19 +118,22 @@ run_rounds() {
 # at max rate, the server was not the bottleneck) and other processes' (the worst round).
 print_table() {
   local ep
-  printf '%-12s | %-24s | %8s | %8s | %8s | %6s | %6s | %s\n' endpoint "req/s per round" "median" \
-    "ratio to" "p99 (ms)" "server" "other" "non-2xx /"
-  printf '%-12s | %-24s | %8s | %8s | %8s | %6s | %6s | %s\n' "" "" "req/s" "baseline" "median" "CPU %" "CPU %" \
-    "socket errors"
-  printf '%s\n' "-------------|--------------------------|----------|----------|----------|--------|--------|--------------"
-  for ep in "${ENDPOINTS[@]}"; do
+  printf '%-16s | %-24s | %8s | %8s | %8s | %6s | %6s | %8s | %8s | %s\n' endpoint "req/s per round" "median" \
+    "ratio to" "p99 (ms)" "server" "other" "server" "CPU" "non-2xx /"
+  printf '%-16s | %-24s | %8s | %8s | %8s | %6s | %6s | %8s | %8s | %s\n' "" "" "req/s" "baseline" "median" "CPU %" "CPU %" \
+    "µs/req" "ratio" "socket errors"
+  printf '%s\n' "-----------------|--------------------------|----------|----------|----------|--------|--------|----------|----------|--------------"
+  for ep in "${ROW_KEYS[@]}"; do
     # shellcheck disable=SC2086 # word splitting of the per-round lists is intended
-    printf '%-12s | %-24s | %8.0f | %8.3f | %8.3f | %6.0f | %6.0f | %s / %s\n' "$ep" "$(fmt_int ${RPS[$ep]})" \
+    printf '%-16s | %-24s | %8.0f | %8.3f | %8.3f | %6.0f | %6.0f | %8.2f | %8.3f | %s / %s\n' "$ep" "$(fmt_int ${RPS[$ep]})" \
       "$(median ${RPS[$ep]})" "$(median ${RATIOS[$ep]})" "$(median ${P99[$ep]})" "$(median ${SCPU[$ep]})" \
-      "$(max ${OCPU[$ep]})" "${NON2XX[$ep]}" "${SOCKERR[$ep]}"
+      "$(max ${OCPU[$ep]})" "$(median ${USREQ[$ep]})" "$(median ${CPURATIOS[$ep]})" "${NON2XX[$ep]}" "${SOCKERR[$ep]}"
   done
-  echo "(ratio: median over rounds of req/s / the same round's baseline req/s; CPU in % of one core:"
-  echo " server = sportello's own use, other = processes other than sportello and wrk, worst round)"
+  echo "(+AE: requests carry Accept-Encoding: $BROWSER_AE, compared with baseline +AE;"
+  echo " ratio: median over rounds of req/s / the same round's baseline req/s; CPU in % of one core:"
+  echo " server = sportello's own use, other = processes other than sportello and wrk, worst round;"
+  echo " server µs/req = the server's CPU time per answer, median over rounds; CPU ratio = baseline's"
+  echo " µs/req / the endpoint's in the same round: the throughput ratio a quiet, saturated core would give)"
 }
 
 # A warning line when other processes took a noticeable share of the CPU during some run.
@@ -141,8 +166,17 @@ run_fixed_rate() {
     for (i = 0; i < 20000; i++)
       printf "%s/api/v1/nearest?lat=%.5f&lon=%.5f&k=10\n", base, 36 + 24 * rand(), -10 + 40 * rand() }' >"$urls"
   FIXED_LINES+=("fixed rate $rate req/s (half of nearest's median max), latency corrected:")
-  oha_at_rate nearest "$rate" --urls-from-file "$urls"
-  oha_at_rate healthz "$rate" "$SERVER_URL/healthz"
+  oha_at_rate nearest "$rate" --disable-compression --urls-from-file "$urls"
+  oha_at_rate healthz "$rate" --disable-compression "$SERVER_URL/healthz"
+  # The same with a browser's Accept-Encoding, at half of nearest +AE's maximum. oha sends the
+  # header as given and does not decompress (--disable-compression only stops it adding its own).
+  # shellcheck disable=SC2086
+  max=$(median ${RPS["nearest +AE"]})
+  rate=$(awk -v m="$max" 'BEGIN { printf "%d", m / 2 }')
+  [[ $rate -gt 0 ]] || die "nearest +AE served 0 req/s: no rate for the fixed-rate test"
+  FIXED_LINES+=("fixed rate $rate req/s (half of nearest +AE's median max), Accept-Encoding: $BROWSER_AE, latency corrected:")
+  oha_at_rate nearest_ae "$rate" --disable-compression -H "Accept-Encoding: $BROWSER_AE" --urls-from-file "$urls"
+  oha_at_rate healthz_ae "$rate" --disable-compression -H "Accept-Encoding: $BROWSER_AE" "$SERVER_URL/healthz"
 }
 
 # oha_at_rate NAME RATE TARGET...: oha at RATE req/s on TARGET (a URL, or --urls-from-file FILE);
@@ -151,8 +185,8 @@ oha_at_rate() {
   local name=$1 rate=$2 json="$DATA_DIR/oha-$1.json"
   shift 2
   local -a cmd=("${CLIENT_PIN[@]}" "$OHA" --no-tui --worker-threads 1 -c "$CONNS" -z "${DURATION}s" -q "$rate"
-    --latency-correction --disable-compression --output-format json -o "$json" "$@")
-  OHA_CMDS+=("${cmd[*]}")
+    --latency-correction --output-format json -o "$json" "$@")
+  OHA_CMDS+=("$(printf '%q ' "${cmd[@]}")")
   log "${cmd[*]}"
   measure_start "$SERVER_PID"
   run_client "$DATA_DIR/oha-$name.log" "${cmd[@]}" || die "oha failed: $(cat "$DATA_DIR/oha-$name.log")"
@@ -170,9 +204,11 @@ bad = sum(n for c, n in codes.items() if not c.startswith("2"))
 errors = sum(n for e, n in r.get("errorDistribution", {}).items() if "deadline" not in e)
 if name == "nearest":
     note = f"(target <= 1 ms: {'met' if lat['p99'] <= 1.0 else 'NOT met'})"
+elif name == "nearest_ae":
+    note = f"(target <= 2 ms: {'met' if lat['p99'] <= 2.0 else 'NOT met'})"
 else:
     note = "(the floor: client, kernel and HTTP without a query)"
-print(f"  {name:8} p99 {lat['p99']:.3f} ms {note}\n"
+print(f"  {name:10} p99 {lat['p99']:.3f} ms {note}\n"
       f"           achieved {m['requests_per_sec']:.0f} req/s, p50 {lat['p50']:.3f} ms, p95 {lat['p95']:.3f} ms, "
       f"max {lat['max']:.3f} ms, non-2xx {bad}, errors {errors}, server CPU {server_cpu}%, other CPU {other_cpu}%")
 if m["requests_per_sec"] < 0.95 * rate:
@@ -185,7 +221,7 @@ EOF
 # Fails the run when an endpoint answered errors: its numbers would measure error pages.
 check_answers() {
   local ep bad=0
-  for ep in "${ENDPOINTS[@]}"; do
+  for ep in "${ROW_KEYS[@]}"; do
     # shellcheck disable=SC2086
     if [[ ${NON2XX[$ep]} -gt 0 ]] || awk -v r="$(median ${RPS[$ep]})" 'BEGIN { exit !(r + 0 == 0) }'; then
       printf 'FAILED: %s answered %s non-2xx responses or served 0 req/s (see %s/wrk-%s-round*.txt)\n' \
@@ -213,27 +249,36 @@ main() {
 
   run_rounds
   [[ $QUICK -eq 1 ]] || run_fixed_rate
+  log "answer sizes: python3 $BENCH_DIR/sizes.py $SERVER_URL"
+  SIZES_OK=0
+  SIZES=$(python3 "$BENCH_DIR/sizes.py" "$SERVER_URL" 2>"$DATA_DIR/sizes.err") || SIZES_OK=1
   stop_server
 
   {
     echo "sportello load benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src 2>/dev/null || echo ' (src modified)')"
     machine_line
-    echo "desks: $COUNT (synth seed $SEED), bundle $DATA_BUNDLE"
-    echo "$PIN_NOTE; $ROUNDS round(s) of ${DURATION}s per endpoint, $CONNS connections, order: ${ENDPOINTS[*]}"
+    echo "desks: $COUNT (synth seed $SEED), bundle $DATA_BUNDLE, binary $BIN"
+    echo "$PIN_NOTE; $ROUNDS round(s) of ${DURATION}s per endpoint, $CONNS connections, order: ${ROW_KEYS[*]}"
     echo
     print_table
     disturbance_note
     echo
     if [[ ${#FIXED_LINES[@]} -gt 0 ]]; then printf '%s\n' "${FIXED_LINES[@]}" ""; fi
+    echo "answer sizes (target: sent within 15 % of gzip -6, i.e. sent/gzip6 <= 1.15):"
+    echo "$SIZES"
+    [[ $SIZES_OK -eq 0 ]] || { echo "FAILED: answer size check:"; cat "$DATA_DIR/sizes.err"; }
+    echo
     echo "commands:"
     echo "  $SERVER_CMD"
     local ep
-    for ep in "${ENDPOINTS[@]}"; do echo "  ${WRK_CMDS[$ep]}"; done
+    for ep in "${ROW_KEYS[@]}"; do echo "  ${WRK_CMDS[$ep]}"; done
+    echo "  python3 $BENCH_DIR/sizes.py $SERVER_URL"
     if [[ ${#OHA_CMDS[@]} -gt 0 ]]; then printf '  %s\n' "${OHA_CMDS[@]}"; fi
   } | tee "$RESULTS_FILE"
   log "results written to $RESULTS_FILE"
 
   check_answers || exit 3
+  [[ $SIZES_OK -eq 0 ]] || exit 3
 }
 
 main "$@"

@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the query layer on deterministic synthetic bundles (`sportello synth`,
 //! seed 1): nearest (k = 1 and 10; unfiltered, with the 1-in-16 language `ti`, with a domain),
-//! viewports with clustering at zooms 5, 10 and 14, text search, and bundle load. Query points are
+//! viewports with clustering at zooms 5, 10 and 14, text search, compressing answers (joined from
+//! the precompressed desks, and gzip -1 / -6 of the same bytes), and bundle load. Query points are
 //! chosen by density: a dense city (Milan), a small town (Pordenone), an empty sea (Bay of Biscay).
 //! Each measurement includes serialising the answer, as a handler would.
 //!
@@ -120,6 +121,33 @@ fn search(c: &mut Criterion, s: &Snapshot, n: usize) {
     g.finish();
 }
 
+/// Compressing answers: nearest k = 10 at the dense city and a city viewport at zoom 12, joined
+/// from the precompressed desks (gzip) against flate2's gzip at levels 1 and 6 of the same body.
+fn compress(c: &mut Criterion, s: &Snapshot, n: usize) {
+    use std::io::Write;
+    use sportello::index::packed::Wrapper;
+    let now = chrono::Utc::now();
+    let mut g = c.benchmark_group(format!("compress/{n}"));
+    let near = NearestRequest::from_query(Some("lat=45.4642&lon=9.19&k=10")).expect("valid nearest");
+    let view = ViewportRequest::from_query(Some("bbox=9.115,45.414,9.265,45.514&zoom=12")).expect("valid viewport");
+    let answers = [
+        ("nearest-k10", body::nearest_placed(s, &query::nearest(s, &near, now), None)),
+        ("viewport-z12", body::viewport_placed(s, &query::viewport(s, &view, now))),
+    ];
+    for (name, a) in &answers {
+        let flate = |level: u32| {
+            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(a.body.len() / 3), flate2::Compression::new(level));
+            e.write_all(&a.body).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        eprintln!("{name}: {} B, joined {} B, gzip -1 {} B, gzip -6 {} B", a.body.len(), body::compress(s, a, Wrapper::Gzip).len(), flate(1).len(), flate(6).len());
+        g.bench_function(format!("{name}/joined"), |b| b.iter(|| body::compress(s, black_box(a), Wrapper::Gzip)));
+        g.bench_function(format!("{name}/gzip-1"), |b| b.iter(|| flate(black_box(1))));
+        g.bench_function(format!("{name}/gzip-6"), |b| b.iter(|| flate(black_box(6))));
+    }
+    g.finish();
+}
+
 fn load(c: &mut Criterion, dir: &std::path::Path, n: usize) {
     let mut g = c.benchmark_group(format!("load/{n}"));
     g.sample_size(10);
@@ -134,6 +162,7 @@ fn all(c: &mut Criterion) {
         nearest(c, &s, n);
         viewport(c, &s, n);
         search(c, &s, n);
+        compress(c, &s, n);
         load(c, &dir, n);
     }
 }

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::index::Snapshot;
+use crate::index::packed::{Placed, Wrapper};
 use crate::locate::gazetteer::{self, Candidate, Match};
 use crate::locate::{IpLocation, Unknown};
 use crate::query::{DomainLabel, Hit, SearchAnswer, Viewport};
@@ -13,13 +14,25 @@ use crate::query::{DomainLabel, Hit, SearchAnswer, Viewport};
 /// Bytes of a stored feature, on average, for sizing buffers.
 const FEATURE_BYTES: usize = 900;
 
-fn features(s: &Snapshot, hits: &[Hit], out: &mut Vec<u8>) {
+fn features(s: &Snapshot, hits: &[Hit], out: &mut Vec<u8>, placed: &mut Vec<Placed>) {
     for (i, h) in hits.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        placed.push(Placed { at: out.len(), ord: h.ord });
         s.desks.write_feature(h.ord, h.distance_m, out);
     }
+}
+
+/// An answer's bytes and where the desks' stored features sit in them (for [`compress`]).
+pub struct Placing {
+    pub body: Vec<u8>,
+    pub placed: Vec<Placed>,
+}
+
+/// `answer` compressed from the desks' precompressed tokens (see [`crate::index::packed`]).
+pub fn compress(s: &Snapshot, answer: &Placing, wrapper: Wrapper) -> Vec<u8> {
+    s.packed.compress(&answer.body, &answer.placed, |o| s.desks.feature(o).len() - 2, wrapper)
 }
 
 fn open_collection(n: usize) -> Vec<u8> {
@@ -38,14 +51,20 @@ fn member(out: &mut Vec<u8>, name: &str, value: &impl Serialize) {
 /// `nearest`: desks nearest first, each with `distance_m`; `understood_place` when the position
 /// came from a place name.
 pub fn nearest(s: &Snapshot, hits: &[Hit], place: Option<&Candidate>) -> Vec<u8> {
+    nearest_placed(s, hits, place).body
+}
+
+/// [`nearest`], with where each desk sits.
+pub fn nearest_placed(s: &Snapshot, hits: &[Hit], place: Option<&Candidate>) -> Placing {
     let mut out = open_collection(hits.len());
-    features(s, hits, &mut out);
+    let mut placed = Vec::with_capacity(hits.len());
+    features(s, hits, &mut out, &mut placed);
     out.push(b']');
     if let Some(c) = place {
         member(&mut out, "understood_place", &understood_place(c));
     }
     out.push(b'}');
-    out
+    Placing { body: out, placed }
 }
 
 /// The town a `place=` was understood as.
@@ -120,8 +139,14 @@ pub fn ip_location(found: &Result<IpLocation, Unknown>) -> Vec<u8> {
 /// `points`: single desks and clusters in the viewport; `zoom` and `point_count` (all desks in
 /// the viewport, counting every cluster's members).
 pub fn viewport(s: &Snapshot, v: &Viewport) -> Vec<u8> {
+    viewport_placed(s, v).body
+}
+
+/// [`viewport`], with where each desk sits.
+pub fn viewport_placed(s: &Snapshot, v: &Viewport) -> Placing {
     let mut out = open_collection(v.points.len() + v.clusters.len() / 4);
-    features(s, &v.points, &mut out);
+    let mut placed = Vec::with_capacity(v.points.len());
+    features(s, &v.points, &mut out, &mut placed);
     for (i, c) in v.clusters.iter().enumerate() {
         if i > 0 || !v.points.is_empty() {
             out.push(b',');
@@ -132,13 +157,19 @@ pub fn viewport(s: &Snapshot, v: &Viewport) -> Vec<u8> {
     member(&mut out, "zoom", &v.zoom);
     member(&mut out, "point_count", &(v.points.len() + v.clusters.iter().map(|c| c.point_count).sum::<usize>()));
     out.push(b'}');
-    out
+    Placing { body: out, placed }
 }
 
 /// `search`: ranked desks, the total, facet counts and the domains the text was read as.
 pub fn search(s: &Snapshot, a: &SearchAnswer) -> Vec<u8> {
+    search_placed(s, a).body
+}
+
+/// [`search`], with where each desk sits.
+pub fn search_placed(s: &Snapshot, a: &SearchAnswer) -> Placing {
     let mut out = open_collection(a.hits.len());
-    features(s, &a.hits, &mut out);
+    let mut placed = Vec::with_capacity(a.hits.len());
+    features(s, &a.hits, &mut out, &mut placed);
     out.push(b']');
     member(&mut out, "total", &a.total);
     member(&mut out, "facets", &a.facets);
@@ -149,7 +180,7 @@ pub fn search(s: &Snapshot, a: &SearchAnswer) -> Vec<u8> {
         member(&mut out, "understood_place", &understood_place(c));
     }
     out.push(b'}');
-    out
+    Placing { body: out, placed }
 }
 
 /// One desk as a Feature.

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::{AppState, body};
+use super::{AppState, body, encoding};
 use crate::index::Snapshot;
 use crate::locate::client::client_address;
 use crate::query::{self, DomainsRequest, LocateRequest, NearestRequest, SearchRequest, TileRequest, ViewportRequest, params};
@@ -82,11 +82,12 @@ const JSON: &str = "application/json";
         (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Busy; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn nearest(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn nearest(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = NearestRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let hits = query::nearest(&s, &req, chrono::Utc::now());
-    Ok(from_bundle(&s, body::nearest(&s, &hits, req.place.as_ref()), GEOJSON))
+    let answer = body::nearest_placed(&s, &hits, req.place.as_ref());
+    Ok(encoding::respond(&s, &headers, answer, |bytes| from_bundle(&s, bytes, GEOJSON)))
 }
 
 #[utoipa::path(get, path = "/api/v1/points", tag = "desks",
@@ -101,11 +102,12 @@ pub async fn nearest(State(st): State<AppState>, RawQuery(q): RawQuery) -> Resul
         (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Busy; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn viewport(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn viewport(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = ViewportRequest::from_query(q.as_deref())?;
     let s = st.snapshot.load();
     let v = query::viewport(&s, &req, chrono::Utc::now());
-    Ok(from_bundle(&s, body::viewport(&s, &v), GEOJSON))
+    let answer = body::viewport_placed(&s, &v);
+    Ok(encoding::respond(&s, &headers, answer, |bytes| from_bundle(&s, bytes, GEOJSON)))
 }
 
 #[utoipa::path(get, path = "/api/v1/search", tag = "desks",
@@ -120,7 +122,7 @@ pub async fn viewport(State(st): State<AppState>, RawQuery(q): RawQuery) -> Resu
         (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Busy; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub async fn search(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let req = SearchRequest::from_query(q.as_deref())?;
     let slot = tokio::time::timeout(SEARCH_WAIT, st.search_slots.clone().acquire_owned())
         .await
@@ -128,13 +130,13 @@ pub async fn search(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result
         .map_err(|_| ApiError::Internal("search slots closed".into()))?;
     let s = st.snapshot.load_full();
     let used = s.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
+    let answer = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        query::search(&s, &req, chrono::Utc::now()).map(|a| body::search(&s, &a))
+        query::search(&s, &req, chrono::Utc::now()).map(|a| body::search_placed(&s, &a))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("search task: {e}")))??;
-    Ok(from_bundle(&used, bytes, GEOJSON))
+    Ok(encoding::respond(&used, &headers, answer, |bytes| from_bundle(&used, bytes, GEOJSON)))
 }
 
 #[utoipa::path(get, path = "/api/v1/points/{id}", tag = "desks",

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod basemap;
 pub mod body;
+pub mod encoding;
 pub mod error;
 mod handlers;
 pub mod limit;
@@ -28,8 +29,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::index::Snapshot;
@@ -155,8 +156,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(middleware::from_fn(privacy_headers))
         .layer(middleware::from_fn_with_state(state, observe))
-        // Never a PMTiles file: its Range answers address the file's own bytes.
-        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(NotForContentType::const_new(basemap::PMTILES))))
+        // On-the-fly compression at the fastest level, for answers not joined from precompressed
+        // desks (see `encoding`); it leaves an answer that has a Content-Encoding alone. Never a
+        // PMTiles file: its Range answers address the file's own bytes.
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                .compress_when(DefaultPredicate::new().and(NotForContentType::const_new(basemap::PMTILES))),
+        )
         .layer(cors)
 }
 

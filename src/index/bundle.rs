@@ -5,6 +5,9 @@
 //! - `manifest.json` — format version, counts, BLAKE3 of the other files, build time, inputs;
 //! - `points.geojson` — every desk, one feature per line, in ordinal order (valid build input, and
 //!   the bytes the API serves);
+//! - `points.packed` — every feature as DEFLATE tokens and the segments they share (see
+//!   [`super::packed`]), from which gzip and deflate answers are joined without compressing;
+//!   checked at load by rebuilding every feature from its tokens;
 //! - `desks.bin` — where each feature starts, each desk's position and filter fields, and the
 //!   language table: what the R-tree is rebuilt from without parsing any JSON;
 //! - `text/` — the tantivy index, joined to the desks by ordinal;
@@ -30,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clusters::ClusterIndex;
 use super::facets::{self, NeedCounts};
+use super::packed::PackedFeatures;
 use super::spatial::{Entry, SpatialIndex};
 use super::store::DeskStore;
 use super::text::{DeskBits, TextIndex};
@@ -37,7 +41,7 @@ use crate::model::{Audience, ContactPoint, InputSummary, Taxonomy};
 use crate::tiles::{self, Archive, Format as TileFormat, TileJson, TileSet, tree};
 
 /// Version of the on-disk layout; a loader refuses any other.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +106,8 @@ pub struct Manifest {
     pub content_hash: String,
     /// BLAKE3 of `desks.bin`, hex.
     pub desks_hash: String,
+    /// BLAKE3 of `points.packed`, hex.
+    pub packed_hash: String,
     /// Non-empty tiles of the pyramid (each in both archives).
     pub tiles: usize,
     /// BLAKE3 of `tiles.mvt.pmtiles`, hex.
@@ -119,6 +125,8 @@ pub struct Snapshot {
     pub manifest: Manifest,
     /// Every desk, by ordinal (shared with closures that outlive a borrow, such as search scorers).
     pub desks: Arc<DeskStore>,
+    /// The same desks as DEFLATE tokens, for compressed answers.
+    pub packed: PackedFeatures,
     pub spatial: SpatialIndex,
     /// Precomputed viewport clusters.
     pub clusters: ClusterIndex,
@@ -140,11 +148,12 @@ impl Snapshot {
         spatial_order(&mut points);
         let text = TextIndex::build(&points, None, Taxonomy::embedded(), &mut |_| {})?;
         let desks = DeskStore::from_points(&points);
+        let packed = PackedFeatures::build(&desks.trimmed_features().collect::<Vec<_>>());
         let (entries, langs) = SpatialIndex::entries(&points);
         let desks_bin = encode_desks(&desks, &entries, &langs);
         let clusters = ClusterIndex::build(&entries, desks.positions());
         let pyramid = TileFiles::make(&points, &clusters)?;
-        let manifest = manifest(&points, inputs, 0, &desks, &desks_bin, &pyramid);
+        let manifest = manifest(&points, inputs, 0, &desks, &desks_bin, &packed.encode(), &pyramid);
         let bits = bits_of(&entries);
         Ok(Snapshot {
             manifest,
@@ -153,6 +162,7 @@ impl Snapshot {
             clusters,
             tiles: pyramid.into_set()?,
             desks: Arc::new(desks),
+            packed,
             spatial: SpatialIndex::from_entries(entries, langs),
             text,
             taxonomy: Taxonomy::embedded(),
@@ -227,8 +237,15 @@ impl Snapshot {
         lap("points.geojson verified; clusters and r-tree built");
         let desks = DeskStore::from_parts(geojson, offsets, positions, by_id)
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
-        let text = TextIndex::open(&dir.join("text"), Taxonomy::embedded())?;
-        lap("desk store and text index");
+        let (packed, text) = std::thread::scope(|scope| {
+            let text = scope.spawn(|| TextIndex::open(&dir.join("text"), Taxonomy::embedded()));
+            let packed = read_checked("points.packed", &manifest.packed_hash).and_then(|b| {
+                PackedFeatures::decode(b, desks.trimmed_features()).map_err(|e| corrupt(format!("points.packed: {e}")))
+            });
+            (packed, text.join().expect("opening the text index does not panic"))
+        });
+        let (packed, text) = (packed?, text?);
+        lap("desk store, packed features and text index");
         if text.num_docs() as usize != desks.len() {
             return Err(corrupt(format!("text index holds {} documents for {} desks", text.num_docs(), desks.len())));
         }
@@ -242,6 +259,7 @@ impl Snapshot {
             bits,
             clusters,
             desks: Arc::new(desks),
+            packed,
             spatial,
             text,
             tiles,
@@ -276,13 +294,14 @@ fn hash_of(bytes: &[u8]) -> String {
     h.finalize().to_hex().to_string()
 }
 
-fn manifest(points: &[ContactPoint], inputs: Vec<InputSummary>, skipped: usize, desks: &DeskStore, desks_bin: &[u8], pyramid: &TileFiles) -> Manifest {
+fn manifest(points: &[ContactPoint], inputs: Vec<InputSummary>, skipped: usize, desks: &DeskStore, desks_bin: &[u8], packed: &[u8], pyramid: &TileFiles) -> Manifest {
     Manifest {
         format_version: FORMAT_VERSION,
         sportello_version: env!("CARGO_PKG_VERSION").to_string(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         content_hash: hash_of(desks.geojson()),
         desks_hash: hash_of(desks_bin),
+        packed_hash: hash_of(packed),
         tiles: pyramid.tiles.len(),
         tiles_mvt_hash: hash_of(&pyramid.mvt),
         tiles_geojson_hash: hash_of(&pyramid.geojson),
@@ -536,9 +555,13 @@ pub fn write_with_tiles(
     let desks_bin = encode_desks(&desks, &entries, &langs);
     progress.inc(points.len() as u64);
 
+    progress.phase("precompressing points", points.len() as u64);
+    let packed = PackedFeatures::build(&desks.trimmed_features().collect::<Vec<_>>()).encode();
+    progress.inc(points.len() as u64);
+
     progress.phase("making tiles", points.len() as u64);
     let pyramid = TileFiles::make(points, &ClusterIndex::build(&entries, desks.positions()))?;
-    for (name, bytes) in [("points.geojson", desks.geojson()), ("desks.bin", &desks_bin[..]), (MVT_ARCHIVE, &pyramid.mvt[..]), (GEOJSON_ARCHIVE, &pyramid.geojson[..])] {
+    for (name, bytes) in [("points.geojson", desks.geojson()), ("desks.bin", &desks_bin[..]), ("points.packed", &packed[..]), (MVT_ARCHIVE, &pyramid.mvt[..]), (GEOJSON_ARCHIVE, &pyramid.geojson[..])] {
         let path = tmp.path().join(name);
         let mut f = File::create(&path).map_err(io(&path))?;
         f.write_all(bytes).map_err(io(&path))?;
@@ -551,7 +574,7 @@ pub fn write_with_tiles(
     std::fs::create_dir(&tdir).map_err(io(&tdir))?;
     TextIndex::build(points, Some(&tdir), Taxonomy::embedded(), &mut |n| progress.inc(n))?;
 
-    let manifest = manifest(points, inputs, skipped, &desks, &desks_bin, &pyramid);
+    let manifest = manifest(points, inputs, skipped, &desks, &desks_bin, &packed, &pyramid);
     let mpath = tmp.path().join("manifest.json");
     let mut mf = File::create(&mpath).map_err(io(&mpath))?;
     serde_json::to_writer_pretty(&mut mf, &manifest).map_err(|e| BundleError::Other(e.to_string()))?;

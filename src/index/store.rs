@@ -147,6 +147,16 @@ impl DeskStore {
         &self.geojson[start_of(&self.offsets, i)..self.offsets[i + 1] as usize]
     }
 
+    /// Every desk's feature without its last two bytes (the `}}` that close `properties` and
+    /// the feature, before which an answer may splice `distance_m`), by ordinal: what
+    /// [`super::packed`] compresses.
+    pub fn trimmed_features(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.len() as u32).map(|o| {
+            let f = self.feature(o);
+            &f[..f.len() - 2]
+        })
+    }
+
     /// Desk `ord`'s (latitude, longitude) in degrees.
     pub fn lat_lon(&self, ord: u32) -> (f64, f64) {
         let p = self.positions[ord as usize];

@@ -15,7 +15,9 @@ fn offenders(dir: &str, forbidden: &[&str]) -> Vec<String> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
-                for (i, line) in std::fs::read_to_string(&p).unwrap().lines().enumerate() {
+                // Unit tests (the `#[cfg(test)]` module at a file's end) may reach across layers
+                // to check an answer end to end; the layering is the production code's.
+                for (i, line) in std::fs::read_to_string(&p).unwrap().lines().enumerate().take_while(|(_, l)| l.trim() != "#[cfg(test)]") {
                     let code = line.split("//").next().unwrap_or("");
                     if forbidden.iter().any(|f| code.contains(f)) {
                         out.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));

@@ -6,6 +6,7 @@ mod basemap;
 mod bounds;
 mod build;
 mod cors;
+mod encoding;
 mod fuzz_regressions;
 mod hsds;
 mod layering;

@@ -1,0 +1,1199 @@
+//! Precompressed features: every desk's stored feature as DEFLATE tokens (literal runs, matches
+//! inside the feature, and references to *segments*: strings that recur across desks, such as
+//! the keys and the frequent values), made once at build and kept in the bundle's
+//! `points.packed`; and the joiner that turns an answer (its bytes plus where each desk's feature
+//! sits in them) into one gzip or zlib stream; per request only a light match search remains
+//! (the literal bytes against a hash of earlier positions), not gzip's.
+//!
+//! Why segments: a feature compressed on its own loses what makes an answer compress, the
+//! repetition *between* its features (measured: 2.8× the size of gzip -6 of the same answer). A
+//! segment's first use in an answer is written as literals and every later use as a match to the
+//! previous one, so the stream reaches back into the answer's own earlier features; the distance
+//! is only known per answer, which is why the tokens, not compressed bytes, are stored.
+//!
+//! The stream is one final DEFLATE block with a Huffman code made for the answer (RFC 1951
+//! §3.2.7) from the symbols' counts, like `gzip` does. This module knows nothing of HTTP.
+
+use std::collections::HashMap;
+
+/// A literal run: the tag is the run's length − 1 (1 to 128 bytes), then the bytes.
+const MAX_RUN: usize = 128;
+/// A match inside the feature: tag, length − 3 (u8), distance (u16, little-endian).
+const TAG_MATCH: u8 = 0x80;
+/// A segment: tag, segment id (u16, little-endian).
+const TAG_SEGMENT: u8 = 0x81;
+
+/// Segment 0 is always `,"distance_m":`, which answers with a position splice in.
+pub const DISTANCE_SEGMENT: u16 = 0;
+const DISTANCE_TEXT: &[u8] = b",\"distance_m\":";
+/// At most this many segments (ids are u16).
+const MAX_SEGMENTS: usize = 16_384;
+/// Segments are at least this long (a match needs 3 bytes).
+const MIN_SEGMENT: usize = 4;
+/// Longest segment kept.
+const MAX_SEGMENT: usize = 1024;
+/// How many features the dictionary is learnt from (spread over all of them).
+const SAMPLE: usize = 100_000;
+/// DEFLATE's window.
+const WINDOW: usize = 32_768;
+
+/// Why stored tokens are refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PackedError {
+    #[error("not a packed-features file (bad magic or truncated header)")]
+    Header,
+    #[error("truncated or damaged at byte {0}")]
+    Truncated(usize),
+    #[error("{0} token lists for {1} desks")]
+    Counts(usize, usize),
+    #[error("desk {0}: the tokens do not rebuild its feature")]
+    Mismatch(usize),
+}
+
+/// The segments and every desk's tokens, by ordinal.
+pub struct PackedFeatures {
+    /// Segment texts, concatenated; `seg_ends[i]` is where segment `i` ends.
+    seg_bytes: Vec<u8>,
+    seg_ends: Vec<u32>,
+    tokens: Vec<u8>,
+    /// Where desk `i`'s tokens start; `ends[i + 1]` where they end.
+    ends: Vec<u64>,
+}
+
+const MAGIC: &[u8; 8] = b"SPTLPAK1";
+
+impl PackedFeatures {
+    /// Learns the segments from `features` (each without its last two bytes, the `}}` an
+    /// answer may splice `distance_m` before) and tokenises every one.
+    pub fn build(features: &[&[u8]]) -> PackedFeatures {
+        let segments = learn_segments(features);
+        let lookup: HashMap<&[u8], u16> = segments.iter().enumerate().map(|(i, s)| (&s[..], i as u16)).collect();
+        let mut seg_bytes = Vec::new();
+        let mut seg_ends = Vec::with_capacity(segments.len());
+        for s in &segments {
+            seg_bytes.extend_from_slice(s);
+            seg_ends.push(seg_bytes.len() as u32);
+        }
+        let mut tokens = Vec::with_capacity(features.len() * 300);
+        let mut ends = Vec::with_capacity(features.len() + 1);
+        ends.push(0);
+        let mut lz = Lz::default();
+        for f in features {
+            tokenise(f, &lookup, &mut lz, &mut tokens);
+            ends.push(tokens.len() as u64);
+        }
+        PackedFeatures { seg_bytes, seg_ends, tokens, ends }
+    }
+
+    /// The bundle file: magic, segment count, segment lengths and texts, desk count, token
+    /// offsets, tokens (integers little-endian).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.seg_bytes.len() + self.ends.len() * 8 + self.tokens.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.seg_ends.len() as u32).to_le_bytes());
+        for e in &self.seg_ends {
+            out.extend_from_slice(&e.to_le_bytes());
+        }
+        out.extend_from_slice(&self.seg_bytes);
+        out.extend_from_slice(&((self.ends.len() - 1) as u64).to_le_bytes());
+        for e in &self.ends {
+            out.extend_from_slice(&e.to_le_bytes());
+        }
+        out.extend_from_slice(&self.tokens);
+        out
+    }
+
+    /// Reads a bundle file and checks it against the features it must rebuild (each without its
+    /// last two bytes): every token list is decoded and compared, so a damaged file is refused
+    /// rather than trusted, whatever its hash.
+    /// Takes the file's bytes, so the tokens stay where they were read (no second copy).
+    pub fn decode(file: Vec<u8>, features: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) -> Result<PackedFeatures, PackedError> {
+        let b = &file[..];
+        let mut r = Reader { b, at: 0 };
+        if r.take(8)? != MAGIC {
+            return Err(PackedError::Header);
+        }
+        let nseg = r.u32()? as usize;
+        if nseg > MAX_SEGMENTS + 1 {
+            return Err(PackedError::Truncated(r.at));
+        }
+        let mut seg_ends = Vec::with_capacity(nseg);
+        let mut prev = 0;
+        for _ in 0..nseg {
+            let e = r.u32()?;
+            if e < prev {
+                return Err(PackedError::Truncated(r.at));
+            }
+            seg_ends.push(e);
+            prev = e;
+        }
+        let seg_bytes = r.take(prev as usize)?.to_vec();
+        if seg_ends.first().is_none_or(|&e| seg_bytes.get(..e as usize) != Some(DISTANCE_TEXT)) {
+            return Err(PackedError::Header);
+        }
+        let n = r.u64()? as usize;
+        if n != features.len() {
+            return Err(PackedError::Counts(n, features.len()));
+        }
+        if n.checked_add(1).and_then(|m| m.checked_mul(8)).is_none_or(|len| len > b.len()) {
+            return Err(PackedError::Truncated(r.at));
+        }
+        let mut ends = Vec::with_capacity(n + 1);
+        for _ in 0..=n {
+            ends.push(r.u64()?);
+        }
+        let at = r.at;
+        if ends[0] != 0 || ends.windows(2).any(|w| w[0] > w[1]) || ends[n] != (b.len() - at) as u64 {
+            return Err(PackedError::Truncated(at));
+        }
+        let mut tokens = file;
+        tokens.drain(..at);
+        let p = PackedFeatures { seg_bytes, seg_ends, tokens, ends };
+        let mut buf = Vec::new();
+        for (i, f) in features.enumerate() {
+            buf.clear();
+            if p.expand(i as u32, &mut buf).is_err() || buf != f.as_ref() {
+                return Err(PackedError::Mismatch(i));
+            }
+        }
+        Ok(p)
+    }
+
+    /// Desk `ord`'s tokens.
+    fn tokens_of(&self, ord: u32) -> &[u8] {
+        let i = ord as usize;
+        &self.tokens[self.ends[i] as usize..self.ends[i + 1] as usize]
+    }
+
+    pub fn segment(&self, id: u16) -> &[u8] {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.seg_ends[i - 1] as usize };
+        &self.seg_bytes[start..self.seg_ends[i] as usize]
+    }
+
+    pub fn segments(&self) -> usize {
+        self.seg_ends.len()
+    }
+
+    /// Bytes held (segments, offsets, tokens).
+    pub fn heap_bytes(&self) -> usize {
+        self.seg_bytes.len() + self.seg_ends.len() * 4 + self.tokens.len() + self.ends.len() * 8
+    }
+
+    /// Desk `ord`'s feature bytes as its tokens give them (for debug checks).
+    fn expanded(&self, ord: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        let _ = self.expand(ord, &mut v);
+        v
+    }
+
+    /// Decodes desk `ord`'s tokens back to its feature bytes, checking every token.
+    fn expand(&self, ord: u32, out: &mut Vec<u8>) -> Result<(), ()> {
+        let t = self.tokens_of(ord);
+        let mut at = 0;
+        while at < t.len() {
+            match t[at] {
+                tag @ 0..=0x7f => {
+                    let n = tag as usize + 1;
+                    out.extend_from_slice(t.get(at + 1..at + 1 + n).ok_or(())?);
+                    at += 1 + n;
+                }
+                TAG_MATCH => {
+                    let m = t.get(at + 1..at + 4).ok_or(())?;
+                    let (len, dist) = (m[0] as usize + 3, u16::from_le_bytes([m[1], m[2]]) as usize);
+                    if dist == 0 || dist > out.len() {
+                        return Err(());
+                    }
+                    for _ in 0..len {
+                        out.push(out[out.len() - dist]);
+                    }
+                    at += 4;
+                }
+                TAG_SEGMENT => {
+                    let m = t.get(at + 1..at + 3).ok_or(())?;
+                    let id = u16::from_le_bytes([m[0], m[1]]);
+                    if id as usize >= self.seg_ends.len() {
+                        return Err(());
+                    }
+                    out.extend_from_slice(self.segment(id));
+                    at += 3;
+                }
+                _ => return Err(()),
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PackedError> {
+        let s = self.at.checked_add(n).and_then(|end| self.b.get(self.at..end)).ok_or(PackedError::Truncated(self.at))?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, PackedError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Result<u64, PackedError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+}
+
+/// Splits a feature's JSON text into pieces: the structure between values (punctuation, keys,
+/// `true`/`false`/`null`) and the values (a string's contents, a number). Calls `piece` with
+/// each piece's range; the pieces cover the text in order.
+fn pieces(f: &[u8], mut piece: impl FnMut(usize, usize)) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < f.len() {
+        match f[i] {
+            b'"' => {
+                // The string's end: the next quote not escaped.
+                let mut j = i + 1;
+                while j < f.len() && f[j] != b'"' {
+                    j += if f[j] == b'\\' { 2 } else { 1 };
+                }
+                let end = j.min(f.len());
+                let is_key = f.get(end + 1) == Some(&b':');
+                if is_key {
+                    i = end + 1;
+                } else {
+                    // Structure up to and with the opening quote, then the contents.
+                    piece(start, i + 1);
+                    piece(i + 1, end);
+                    start = end;
+                    i = end + 1;
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let mut j = i;
+                while j < f.len() && matches!(f[j], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    j += 1;
+                }
+                piece(start, i);
+                piece(i, j);
+                start = j;
+                i = j;
+            }
+            // A structure run is cut before each member (`,` after a value): `,"phone":false`
+            // and `,"online":true` recur apart more often than their combinations do.
+            b',' if i > start && f[i - 1] != b'"' => {
+                piece(start, i);
+                start = i;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    piece(start, f.len());
+}
+
+/// The strings that recur across desks: pieces seen in at least 1 in 2 000 of the sampled
+/// features (and twice), longest-saving first, up to [`MAX_SEGMENTS`]; segment 0 is
+/// [`DISTANCE_TEXT`].
+fn learn_segments(features: &[&[u8]]) -> Vec<Vec<u8>> {
+    let step = features.len().div_ceil(SAMPLE).max(1);
+    let sampled = features.len().div_ceil(step);
+    let mut counts: HashMap<&[u8], u32> = HashMap::new();
+    for f in features.iter().step_by(step) {
+        pieces(f, |a, b| {
+            if (MIN_SEGMENT..=MAX_SEGMENT).contains(&(b - a)) {
+                *counts.entry(&f[a..b]).or_default() += 1;
+            }
+        });
+    }
+    let min = (sampled / 2000).max(2) as u32;
+    let mut kept: Vec<(&[u8], u32)> = counts.into_iter().filter(|&(s, n)| n >= min && s != DISTANCE_TEXT).collect();
+    // What a segment saves is about its length times its uses; ties by text, so a build is
+    // reproducible.
+    kept.sort_unstable_by(|a, b| (b.1 as u64 * b.0.len() as u64).cmp(&(a.1 as u64 * a.0.len() as u64)).then(a.0.cmp(b.0)));
+    kept.truncate(MAX_SEGMENTS);
+    std::iter::once(DISTANCE_TEXT.to_vec()).chain(kept.into_iter().map(|(s, _)| s.to_vec())).collect()
+}
+
+/// Hash chains over one feature, reused between features.
+#[derive(Default)]
+struct Lz {
+    head: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+const HASH_BITS: u32 = 12;
+const CHAIN: usize = 48;
+const NONE: u32 = u32::MAX;
+
+fn hash3(b: &[u8]) -> usize {
+    let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_BITS)) as usize
+}
+
+impl Lz {
+    fn reset(&mut self, len: usize) {
+        self.head.clear();
+        self.head.resize(1 << HASH_BITS, NONE);
+        self.prev.clear();
+        self.prev.resize(len, NONE);
+    }
+    fn insert(&mut self, f: &[u8], i: usize) {
+        if i + 3 <= f.len() {
+            let h = hash3(&f[i..]);
+            self.prev[i] = self.head[h];
+            self.head[h] = i as u32;
+        }
+    }
+    /// The longest earlier match for position `i`, up to `limit` bytes: (length, distance).
+    fn longest(&self, f: &[u8], i: usize, limit: usize) -> (usize, usize) {
+        if i + 3 > f.len() || limit < 3 {
+            return (0, 0);
+        }
+        let (mut best, mut dist) = (0, 0);
+        let mut cand = self.head[hash3(&f[i..])];
+        let mut steps = 0;
+        while cand != NONE && steps < CHAIN {
+            let c = cand as usize;
+            if i - c > WINDOW {
+                break;
+            }
+            let n = f[c..].iter().zip(&f[i..i + limit]).take_while(|(a, b)| a == b).count();
+            if n > best {
+                best = n;
+                dist = i - c;
+                if n == limit {
+                    break;
+                }
+            }
+            cand = self.prev[c];
+            steps += 1;
+        }
+        if best >= 3 { (best, dist) } else { (0, 0) }
+    }
+}
+
+/// Appends the tokens of feature `f`: segments where a piece is one, elsewhere greedy matches
+/// inside the feature and literal runs.
+fn tokenise(f: &[u8], lookup: &HashMap<&[u8], u16>, lz: &mut Lz, out: &mut Vec<u8>) {
+    lz.reset(f.len());
+    let mut regions: Vec<(usize, usize, Option<u16>)> = Vec::new();
+    pieces(f, |a, b| {
+        if a == b {
+            return;
+        }
+        let seg = lookup.get(&f[a..b]).copied();
+        match (regions.last_mut(), seg) {
+            (Some(last), None) if last.2.is_none() && last.1 == a => last.1 = b,
+            _ => regions.push((a, b, seg)),
+        }
+    });
+    let mut lits: Vec<u8> = Vec::new();
+    let flush = |lits: &mut Vec<u8>, out: &mut Vec<u8>| {
+        for run in lits.chunks(MAX_RUN) {
+            out.push((run.len() - 1) as u8);
+            out.extend_from_slice(run);
+        }
+        lits.clear();
+    };
+    for (a, b, seg) in regions {
+        if let Some(id) = seg {
+            flush(&mut lits, out);
+            out.push(TAG_SEGMENT);
+            out.extend_from_slice(&id.to_le_bytes());
+            for i in a..b {
+                lz.insert(f, i);
+            }
+            continue;
+        }
+        let mut i = a;
+        while i < b {
+            let (len, dist) = lz.longest(f, i, (b - i).min(258));
+            if len >= 3 {
+                flush(&mut lits, out);
+                out.push(TAG_MATCH);
+                out.push((len - 3) as u8);
+                out.extend_from_slice(&(dist as u16).to_le_bytes());
+                for k in i..i + len {
+                    lz.insert(f, k);
+                }
+                i += len;
+            } else {
+                lits.push(f[i]);
+                lz.insert(f, i);
+                i += 1;
+            }
+        }
+    }
+    flush(&mut lits, out);
+}
+
+// --- the joiner ------------------------------------------------------------------------------
+
+/// One DEFLATE symbol of an answer: a literal byte, or a (length, distance) match.
+#[derive(Clone, Copy)]
+enum Sym {
+    Lit(u8),
+    Match(u16, u16),
+}
+
+/// The answer's symbols, made from its bytes and where the desks' features sit in them.
+struct Symbols<'a> {
+    packed: &'a PackedFeatures,
+    syms: Vec<Sym>,
+    /// Uncompressed bytes so far.
+    pos: usize,
+    /// Where each segment was last written in this answer: (answer number, uncompressed
+    /// position); an entry of another answer number is stale. Kept per thread, so an answer
+    /// does not clear a table as long as the segments.
+    last: &'a mut Vec<[(u32, u32); SEG_USES]>,
+    /// For the text between features: the last position each 4-byte hash was seen at, stamped
+    /// like `last`.
+    head: &'a mut Vec<(u32, u32)>,
+    answer: u32,
+    /// The distance of the last match.
+    rep: usize,
+}
+
+/// Per thread: the answer count and the two position tables of [`Symbols`].
+type Tables = (u32, Vec<[(u32, u32); SEG_USES]>, Vec<(u32, u32)>);
+
+thread_local! {
+    static TABLES: std::cell::RefCell<Tables> = const { std::cell::RefCell::new((0, Vec::new(), Vec::new())) };
+}
+
+const TEXT_HASH_BITS: u32 = 12;
+/// How many of a segment's last uses in an answer are tried as match sources.
+const SEG_USES: usize = 4;
+
+/// Records a segment's newest use, dropping the oldest.
+fn remember(uses: &mut [(u32, u32); SEG_USES], newest: (u32, u32)) {
+    uses.rotate_right(1);
+    uses[0] = newest;
+}
+
+fn hash4(b: &[u8]) -> usize {
+    let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    (v.wrapping_mul(2_654_435_761) >> (32 - TEXT_HASH_BITS)) as usize
+}
+
+impl Symbols<'_> {
+    fn literals(&mut self, b: &[u8]) {
+        self.syms.extend(b.iter().map(|&c| Sym::Lit(c)));
+        self.pos += b.len();
+    }
+
+    /// A match of `len` bytes at `dist`, split into DEFLATE's 3–258-byte pieces.
+    fn copy(&mut self, mut len: usize, dist: usize) {
+        while len > 0 {
+            let take = if len > 258 { if len - 258 < 3 { len - 3 } else { 258 } } else { len };
+            self.syms.push(Sym::Match(take as u16, dist as u16));
+            len -= take;
+        }
+    }
+
+    /// A match of `len` bytes at `dist` from here, extended for as long as the bytes after it
+    /// (up to `end`) still repeat those `dist` back: a segment's match grows over the values
+    /// that follow it when they are the same as in the earlier feature.
+    fn matched(&mut self, body: &[u8], len: usize, dist: usize, end: usize) {
+        if self.pos + 4 <= body.len() {
+            self.head[hash4(&body[self.pos..])] = (self.answer, self.pos as u32);
+        }
+        let e = extend(body, self.pos + len, dist, end);
+        self.copy(e - self.pos, dist);
+        self.pos = e;
+        self.rep = dist;
+    }
+
+    /// Literal bytes `body[from..to]`, except where they repeat at the last match's distance
+    /// (4 bytes or more): a value that differs from the earlier feature's only in a few bytes
+    /// (a coordinate, a phone number) then costs those bytes and one match.
+    fn literals_or_repeats(&mut self, body: &[u8], to: usize, end: usize) {
+        let (mut i, mut lit) = (self.pos, self.pos);
+        while i < to {
+            let d = self.rep;
+            if i + 4 > end {
+                i += 1;
+                continue;
+            }
+            // The last distance first, then the last position with the same next 4 bytes.
+            let h = hash4(&body[i..]);
+            let (answer, cand) = self.head[h];
+            let cand = cand as usize;
+            let d = if d > 0 && i >= d && body[i..i + 4] == body[i - d..i - d + 4] {
+                d
+            } else if answer == self.answer && cand < i && i - cand <= WINDOW && body[cand..cand + 4] == body[i..i + 4] {
+                i - cand
+            } else {
+                self.head[h] = (self.answer, i as u32);
+                i += 1;
+                continue;
+            };
+            self.literals(&body[lit..i]);
+            self.pos = i;
+            self.matched(body, 4, d, end);
+            i = self.pos;
+            lit = i;
+        }
+        if lit < to {
+            self.literals(&body[lit..to]);
+        }
+    }
+
+    /// Desk `ord`'s feature, which is `body[self.pos..end]`, from its tokens: segments become
+    /// matches to their previous use in the answer, and every match is extended as far as the
+    /// bytes allow (the tokens a longer match covers are skipped).
+    fn feature(&mut self, body: &[u8], ord: u32, end: usize) {
+        let t = self.packed.tokens_of(ord);
+        let mut at = 0;
+        // Where the current token's bytes start.
+        let mut tpos = self.pos;
+        while at < t.len() {
+            let (tlen, next) = match t[at] {
+                tag @ 0..=0x7f => (tag as usize + 1, at + 2 + tag as usize),
+                TAG_MATCH => (t[at + 1] as usize + 3, at + 4),
+                _ => (self.packed.segment(u16::from_le_bytes([t[at + 1], t[at + 2]])).len(), at + 3),
+            };
+            let tend = tpos + tlen;
+            if tend > self.pos {
+                // What a longer match has not covered yet: self.pos..tend.
+                let rest = tend - self.pos;
+                match t[at] {
+                    0..=0x7f => self.literals_or_repeats(body, tend, end),
+                    TAG_MATCH => {
+                        let own = u16::from_le_bytes([t[at + 2], t[at + 3]]) as usize;
+                        if rest >= 3 {
+                            // The stored match, or the last distance or the hashed position
+                            // when they reach further.
+                            let d = self.longest(body, end, [Some(own), self.rep_candidate(), self.hash_candidate(body, end)]);
+                            self.matched(body, rest.min(3), d.unwrap_or(own), end);
+                        } else {
+                            self.literals_or_repeats(body, tend, end);
+                        }
+                    }
+                    _ => {
+                        let id = u16::from_le_bytes([t[at + 1], t[at + 2]]) as usize;
+                        match self.segment_distance(body, id, tpos, tend, end) {
+                            Some(d) if rest >= 3 => self.matched(body, rest, d, end),
+                            _ => self.literals_or_repeats(body, tend, end),
+                        }
+                    }
+                }
+            }
+            if t[at] == TAG_SEGMENT {
+                // The newest use: the next one is nearer to it.
+                let id = u16::from_le_bytes([t[at + 1], t[at + 2]]) as usize;
+                remember(&mut self.last[id], (self.answer, tpos as u32));
+            }
+            tpos = tend;
+            at = next;
+        }
+        debug_assert_eq!(self.pos, end);
+    }
+
+    /// Of the candidate distances, the one whose match from here reaches furthest (at least 3
+    /// bytes).
+    fn longest<const N: usize>(&self, body: &[u8], end: usize, cands: [Option<usize>; N]) -> Option<usize> {
+        let mut best: Option<(usize, usize)> = None;
+        for d in cands.into_iter().flatten() {
+            if d == 0 || d > self.pos || d > WINDOW {
+                continue;
+            }
+            let reach = extend(body, self.pos, d, end);
+            if reach >= self.pos + 3 && best.is_none_or(|(_, r)| reach > r) {
+                best = Some((d, reach));
+            }
+        }
+        best.map(|(d, _)| d)
+    }
+
+    fn rep_candidate(&self) -> Option<usize> {
+        (self.rep > 0).then_some(self.rep)
+    }
+
+    /// The last position in this answer whose next 4 bytes hashed as those here do.
+    fn hash_candidate(&self, body: &[u8], end: usize) -> Option<usize> {
+        if self.pos + 4 > end {
+            return None;
+        }
+        let (answer, at) = self.head[hash4(&body[self.pos..])];
+        (answer == self.answer && (at as usize) < self.pos).then(|| self.pos - at as usize)
+    }
+
+    /// The best distance for segment `id`, whose bytes are `body[tpos..tend]`: of its last few
+    /// uses in this answer (and the last match's distance, when the bytes repeat there too), the
+    /// one whose match extends furthest past the segment.
+    fn segment_distance(&self, body: &[u8], id: usize, tpos: usize, tend: usize, end: usize) -> Option<usize> {
+        let mut best: Option<(usize, usize)> = None;
+        let mut consider = |d: usize| {
+            let reach = extend(body, tend, d, end);
+            if best.is_none_or(|(_, r)| reach > r) {
+                best = Some((d, reach));
+            }
+        };
+        for (answer, at) in self.last[id] {
+            if answer == self.answer && tpos - at as usize <= WINDOW {
+                consider(tpos - at as usize);
+            }
+        }
+        let r = self.rep;
+        if r > 0 && r <= tpos && extend(body, self.pos, r, tend) == tend {
+            consider(r);
+        }
+        best.map(|(d, _)| d)
+    }
+
+    /// Segment `id` at this point of the text between features.
+    fn segment(&mut self, body: &[u8], id: u16, end: usize) {
+        let len = self.packed.segment(id).len();
+        let (pos, id) = (self.pos, id as usize);
+        match self.segment_distance(body, id, pos, pos + len, end) {
+            Some(d) if len >= 3 => self.matched(body, len, d, end),
+            _ => self.literals(&body[pos..pos + len]),
+        }
+        remember(&mut self.last[id], (self.answer, pos as u32));
+    }
+
+    /// The text between features, `body[self.pos..end]` (separators, `distance_m`, clusters,
+    /// the answer's own members): `,"distance_m":` as its segment, and elsewhere a fast
+    /// one-candidate match search (like gzip -1's) against everything before it in the answer.
+    fn text(&mut self, body: &[u8], end: usize) {
+        let mut i = self.pos;
+        let mut lit = i;
+        while i < end {
+            if body[i] == b',' && body[i..end].starts_with(DISTANCE_TEXT) {
+                self.literals(&body[lit..i]);
+                self.segment(body, DISTANCE_SEGMENT, end);
+                i = self.pos;
+                lit = i;
+                continue;
+            }
+            if i + 4 <= end {
+                let h = hash4(&body[i..]);
+                let (answer, cand) = self.head[h];
+                self.head[h] = (self.answer, i as u32);
+                let cand = cand as usize;
+                if answer == self.answer && i - cand <= WINDOW && body[cand..cand + 4] == body[i..i + 4] {
+                    let n = 4 + body[cand + 4..].iter().zip(&body[i + 4..end]).take_while(|(a, b)| a == b).count();
+                    self.literals(&body[lit..i]);
+                    self.copy(n, i - cand);
+                    self.pos += n;
+                    self.rep = i - cand;
+                    i += n;
+                    lit = i;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        self.literals(&body[lit..end]);
+    }
+}
+
+/// How far from `e` (up to `end`) the bytes of `body` equal those `dist` before them, 8 at a
+/// time: where a match that reaches `e` can end.
+fn extend(body: &[u8], mut e: usize, dist: usize, end: usize) -> usize {
+    let word = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    while e + 8 <= end {
+        let diff = word(e) ^ word(e - dist);
+        if diff != 0 {
+            return e + (diff.trailing_zeros() / 8) as usize;
+        }
+        e += 8;
+    }
+    while e < end && body[e] == body[e - dist] {
+        e += 1;
+    }
+    e
+}
+
+/// Where a desk's feature sits in an answer: from byte `at`, its stored bytes but the last two.
+#[derive(Debug, Clone, Copy)]
+pub struct Placed {
+    pub at: usize,
+    pub ord: u32,
+}
+
+/// The container around the DEFLATE stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrapper {
+    /// RFC 1952 (`Content-Encoding: gzip`).
+    Gzip,
+    /// RFC 1950 (`Content-Encoding: deflate`).
+    Zlib,
+}
+
+impl PackedFeatures {
+    /// Compresses `body`, in which each of `placed` (in order, not overlapping) is desk `ord`'s
+    /// stored feature without its last two bytes, and `feature_len(ord)` its length: the
+    /// features come from their tokens, the rest is literal text.
+    pub fn compress(&self, body: &[u8], placed: &[Placed], feature_len: impl Fn(u32) -> usize, wrapper: Wrapper) -> Vec<u8> {
+        let syms = self.symbols(body, placed, feature_len);
+        let mut out = Vec::with_capacity(body.len() / 3 + 32);
+        match wrapper {
+            // No name, no time (mtime 0), XFL 0, OS 255 (unknown).
+            Wrapper::Gzip => out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]),
+            // 32 KiB window, default level, no dictionary (0x789c).
+            Wrapper::Zlib => out.extend_from_slice(&[0x78, 0x9c]),
+        }
+        huffman::write_block(&syms, &mut out);
+        match wrapper {
+            Wrapper::Gzip => {
+                out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+                out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            }
+            Wrapper::Zlib => {
+                let mut a = adler2::Adler32::new();
+                a.write_slice(body);
+                out.extend_from_slice(&a.checksum().to_be_bytes());
+            }
+        }
+        out
+    }
+
+    /// The DEFLATE symbols of an answer (see [`PackedFeatures::compress`]).
+    fn symbols(&self, body: &[u8], placed: &[Placed], feature_len: impl Fn(u32) -> usize) -> Vec<Sym> {
+        TABLES.with_borrow_mut(|(answers, last, head)| {
+            // Answer numbers start at 1, so a fresh table's zeros are stale; on wrapping, clear.
+            *answers = answers.wrapping_add(1);
+            if *answers == 0 {
+                last.iter_mut().for_each(|e| *e = [(0, 0); SEG_USES]);
+                head.iter_mut().for_each(|e| *e = (0, 0));
+                *answers = 1;
+            }
+            if last.len() < self.segments() {
+                last.resize(self.segments(), [(0, 0); SEG_USES]);
+            }
+            head.resize(1 << TEXT_HASH_BITS, (0, 0));
+            let mut s = Symbols { packed: self, syms: Vec::with_capacity(body.len() / 3), pos: 0, last, head, answer: *answers, rep: 0 };
+            for p in placed {
+                assert!(p.at >= s.pos && p.at + feature_len(p.ord) <= body.len(), "features placed in order, inside the body");
+                s.text(body, p.at);
+                let end = p.at + feature_len(p.ord);
+                debug_assert_eq!(&body[p.at..end], &self.expanded(p.ord)[..], "feature {} placed at {}", p.ord, p.at);
+                s.feature(body, p.ord, end);
+            }
+            s.text(body, body.len());
+            s.syms
+        })
+    }
+}
+
+/// DEFLATE's Huffman coding: one final block with dynamic codes (RFC 1951 §3.2.7).
+mod huffman {
+    use super::Sym;
+
+    const LEN_BASE: [u16; 29] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+    const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+    const DIST_BASE: [u16; 30] =
+        [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
+    const DIST_EXTRA: [u8; 30] = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+    /// The order code-length code lengths are written in.
+    const CL_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+
+    fn len_code(len: u16) -> usize {
+        // The last base not above `len` (258 has its own code).
+        if len == 258 { 28 } else { LEN_BASE.partition_point(|&b| b <= len) - 1 }
+    }
+
+    fn dist_code(dist: u16) -> usize {
+        DIST_BASE.partition_point(|&b| b <= dist) - 1
+    }
+
+    struct Bits<'a> {
+        out: &'a mut Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+
+    impl Bits<'_> {
+        /// Writes the low `n` bits of `v` (n ≤ 32), least significant first.
+        fn put(&mut self, v: u32, n: u32) {
+            self.acc |= u64::from(v) << self.n;
+            self.n += n;
+            if self.n >= 32 {
+                self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
+                self.acc >>= 32;
+                self.n -= 32;
+            }
+        }
+        fn finish(mut self) {
+            while self.n > 0 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n = self.n.saturating_sub(8);
+            }
+        }
+    }
+
+    /// Code lengths (at most `limit` bits) for symbol counts: Huffman's construction, then, if
+    /// too deep, zlib's way of moving leaves up until the Kraft sum fits.
+    pub(super) fn lengths(freq: &[u32], limit: u8) -> Vec<u8> {
+        let mut lens = vec![0u8; freq.len()];
+        let used: Vec<usize> = (0..freq.len()).filter(|&i| freq[i] > 0).collect();
+        match used.len() {
+            0 => return lens,
+            1 => {
+                lens[used[0]] = 1;
+                return lens;
+            }
+            _ => {}
+        }
+        // Nodes: leaves then internal ones; parent links give each leaf's depth.
+        let mut weight: Vec<u64> = used.iter().map(|&i| u64::from(freq[i])).collect();
+        let mut parent = vec![usize::MAX; used.len()];
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize)>> =
+            (0..used.len()).map(|i| std::cmp::Reverse((weight[i], i))).collect();
+        while heap.len() > 1 {
+            let std::cmp::Reverse((wa, a)) = heap.pop().expect("two nodes");
+            let std::cmp::Reverse((wb, b)) = heap.pop().expect("two nodes");
+            let node = weight.len();
+            weight.push(wa + wb);
+            parent.push(usize::MAX);
+            parent[a] = node;
+            parent[b] = node;
+            heap.push(std::cmp::Reverse((wa + wb, node)));
+        }
+        let mut depth = vec![0u32; weight.len()];
+        for n in (0..weight.len()).rev() {
+            if parent[n] != usize::MAX {
+                depth[n] = depth[parent[n]] + 1;
+            }
+        }
+        // Counts per length, with over-deep leaves clamped to the limit and the excess repaid
+        // by lengthening the deepest shorter leaves (the Kraft sum must stay ≤ 1).
+        let limit = limit as usize;
+        let mut bl_count = vec![0u32; limit + 1];
+        for i in 0..used.len() {
+            bl_count[(depth[i] as usize).min(limit)] += 1;
+        }
+        let kraft = |c: &[u32]| -> u64 { (1..=limit).map(|l| u64::from(c[l]) << (limit - l)).sum() };
+        while kraft(&bl_count) > 1u64 << limit {
+            // Take a leaf from the deepest level above the limit that has one and push it down.
+            let mut l = limit - 1;
+            while bl_count[l] == 0 {
+                l -= 1;
+            }
+            bl_count[l] -= 1;
+            bl_count[l + 1] += 2;
+            bl_count[limit] -= 1;
+        }
+        // Hand the lengths out again: most frequent symbols get the shortest codes.
+        let mut order: Vec<usize> = used.clone();
+        order.sort_by(|&a, &b| freq[b].cmp(&freq[a]).then(a.cmp(&b)));
+        let mut it = order.into_iter();
+        for (l, &count) in bl_count.iter().enumerate().skip(1) {
+            for _ in 0..count {
+                lens[it.next().expect("as many lengths as symbols")] = l as u8;
+            }
+        }
+        lens
+    }
+
+    /// Canonical codes for `lens`, bit-reversed for LSB-first writing.
+    fn codes(lens: &[u8]) -> Vec<u32> {
+        let max = lens.iter().copied().max().unwrap_or(0) as usize;
+        let mut bl_count = vec![0u32; max + 1];
+        for &l in lens {
+            if l > 0 {
+                bl_count[l as usize] += 1;
+            }
+        }
+        let mut next = vec![0u32; max + 2];
+        let mut code = 0u32;
+        for bits in 1..=max {
+            code = (code + bl_count[bits - 1]) << 1;
+            next[bits] = code;
+        }
+        lens.iter()
+            .map(|&l| {
+                if l == 0 {
+                    return 0;
+                }
+                let c = next[l as usize];
+                next[l as usize] += 1;
+                c.reverse_bits() >> (32 - u32::from(l))
+            })
+            .collect()
+    }
+
+    /// Run-length codes (0–15 literal lengths, 16 repeat previous, 17/18 repeat zero) of the
+    /// concatenated code lengths: (symbol, extra value).
+    fn run_lengths(lens: &[u8]) -> Vec<(u8, u8)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < lens.len() {
+            let l = lens[i];
+            let mut run = 1;
+            while i + run < lens.len() && lens[i + run] == l {
+                run += 1;
+            }
+            i += run;
+            if l == 0 {
+                while run >= 11 {
+                    let n = run.min(138);
+                    out.push((18, (n - 11) as u8));
+                    run -= n;
+                }
+                if run >= 3 {
+                    out.push((17, (run - 3) as u8));
+                    run = 0;
+                }
+            } else {
+                out.push((l, 0));
+                run -= 1;
+                while run >= 3 {
+                    let n = run.min(6);
+                    out.push((16, (n - 3) as u8));
+                    run -= n;
+                }
+            }
+            for _ in 0..run {
+                out.push((l, 0));
+            }
+        }
+        out
+    }
+
+    /// Writes `syms` and the end-of-block as one final block with codes made for them.
+    pub(super) fn write_block(syms: &[Sym], out: &mut Vec<u8>) {
+        let mut lit_freq = [0u32; 286];
+        let mut dist_freq = [0u32; 30];
+        for s in syms {
+            match *s {
+                Sym::Lit(b) => lit_freq[b as usize] += 1,
+                Sym::Match(l, d) => {
+                    lit_freq[257 + len_code(l)] += 1;
+                    dist_freq[dist_code(d)] += 1;
+                }
+            }
+        }
+        lit_freq[256] = 1;
+        let lit_lens = lengths(&lit_freq, 15);
+        let mut dist_lens = lengths(&dist_freq, 15);
+        // A block with no matches still declares one distance code.
+        if dist_lens.iter().all(|&l| l == 0) {
+            dist_lens[0] = 1;
+        }
+        let hlit = 257 + lit_lens[257..].iter().rposition(|&l| l > 0).map_or(0, |p| p + 1);
+        let hdist = dist_lens.iter().rposition(|&l| l > 0).map_or(0, |p| p + 1).max(1);
+        let mut all = lit_lens[..hlit].to_vec();
+        all.extend_from_slice(&dist_lens[..hdist]);
+        let rle = run_lengths(&all);
+        let mut cl_freq = [0u32; 19];
+        for &(s, _) in &rle {
+            cl_freq[s as usize] += 1;
+        }
+        // A code-length code of one symbol would be incomplete, which inflaters refuse.
+        if cl_freq.iter().filter(|&&n| n > 0).count() < 2 {
+            let spare = if cl_freq[0] == 0 { 0 } else { 1 };
+            cl_freq[spare] = 1;
+        }
+        let cl_lens = lengths(&cl_freq, 7);
+        let cl_codes = codes(&cl_lens);
+        let hclen = CL_ORDER.iter().rposition(|&i| cl_lens[i] > 0).map_or(0, |p| p + 1).max(4);
+
+        let mut w = Bits { out, acc: 0, n: 0 };
+        // BFINAL = 1, BTYPE = 10 (dynamic).
+        w.put(1 | (2 << 1), 3);
+        w.put((hlit - 257) as u32, 5);
+        w.put((hdist - 1) as u32, 5);
+        w.put((hclen - 4) as u32, 4);
+        for &i in &CL_ORDER[..hclen] {
+            w.put(u32::from(cl_lens[i]), 3);
+        }
+        for &(s, extra) in &rle {
+            w.put(cl_codes[s as usize], u32::from(cl_lens[s as usize]));
+            match s {
+                16 => w.put(u32::from(extra), 2),
+                17 => w.put(u32::from(extra), 3),
+                18 => w.put(u32::from(extra), 7),
+                _ => {}
+            }
+        }
+        let lit_codes = codes(&lit_lens);
+        let dist_codes = codes(&dist_lens);
+        for s in syms {
+            match *s {
+                Sym::Lit(b) => w.put(lit_codes[b as usize], u32::from(lit_lens[b as usize])),
+                Sym::Match(l, d) => {
+                    let lc = len_code(l);
+                    w.put(lit_codes[257 + lc], u32::from(lit_lens[257 + lc]));
+                    w.put(u32::from(l - LEN_BASE[lc]), u32::from(LEN_EXTRA[lc]));
+                    let dc = dist_code(d);
+                    w.put(dist_codes[dc], u32::from(dist_lens[dc]));
+                    w.put(u32::from(d - DIST_BASE[dc]), u32::from(DIST_EXTRA[dc]));
+                }
+            }
+        }
+        w.put(lit_codes[256], u32::from(lit_lens[256]));
+        w.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use rand::{RngExt, SeedableRng};
+
+    use super::*;
+
+    fn gunzip(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b).read_to_end(&mut out).expect("valid gzip");
+        out
+    }
+
+    fn unzlib(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(b).read_to_end(&mut out).expect("valid zlib");
+        out
+    }
+
+    /// Random feature-like texts: shared keys, some shared values, random numbers and words.
+    fn features(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> Vec<Vec<u8>> {
+        let cities = ["Milano", "Berlin", "Paris", "Łódź", "København"];
+        (0..n)
+            .map(|i| {
+                let words: String = (0..rng.random_range(0..30)).map(|_| char::from(rng.random_range(b'a'..=b'z'))).collect();
+                format!(
+                    "{{\"type\":\"Feature\",\"id\":\"d-{i}\",\"geometry\":{{\"type\":\"Point\",\"coordinates\":[{},{}]}},\"properties\":{{\"name\":\"Desk {} {words}\",\"open\":{},\"city\":\"{}\",\"note\":\"a \\\"quoted\\\" {words}{words}\"}}}}",
+                    rng.random_range(-180.0..180.0f64),
+                    rng.random_range(-90.0..90.0f64),
+                    cities[i % cities.len()],
+                    rng.random_bool(0.5),
+                    cities[rng.random_range(0..cities.len())],
+                )
+                .into_bytes()
+            })
+            .collect()
+    }
+
+    fn trimmed(fs: &[Vec<u8>]) -> Vec<&[u8]> {
+        fs.iter().map(|f| &f[..f.len() - 2]).collect()
+    }
+
+    /// Builds an answer of the chosen features (with a distance on some) and its placements.
+    fn answer(fs: &[Vec<u8>], chosen: &[u32], rng: &mut rand_chacha::ChaCha8Rng) -> (Vec<u8>, Vec<Placed>) {
+        let mut body = b"{\"type\":\"FeatureCollection\",\"features\":[".to_vec();
+        let mut placed = Vec::new();
+        for (k, &o) in chosen.iter().enumerate() {
+            if k > 0 {
+                body.push(b',');
+            }
+            let f = &fs[o as usize];
+            placed.push(Placed { at: body.len(), ord: o });
+            body.extend_from_slice(&f[..f.len() - 2]);
+            if rng.random_bool(0.7) {
+                body.extend_from_slice(format!(",\"distance_m\":{}", rng.random_range(0..2_000_000u32)).as_bytes());
+            }
+            body.extend_from_slice(b"}}");
+        }
+        body.extend_from_slice(b"],\"zoom\":12}");
+        (body, placed)
+    }
+
+    #[test]
+    fn joined_answers_decompress_to_the_body() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let fs = features(&mut rng, 300);
+        let p = PackedFeatures::build(&trimmed(&fs));
+        assert!(p.segments() > 5, "the shared keys became segments");
+        for count in [0usize, 1, 2, 10, 100] {
+            for _ in 0..5 {
+                let chosen: Vec<u32> = (0..count).map(|_| rng.random_range(0..fs.len() as u32)).collect();
+                let (body, placed) = answer(&fs, &chosen, &mut rng);
+                let len = |o: u32| fs[o as usize].len() - 2;
+                let gz = p.compress(&body, &placed, len, Wrapper::Gzip);
+                assert_eq!(gunzip(&gz), body, "gzip, {count} features");
+                let z = p.compress(&body, &placed, len, Wrapper::Zlib);
+                assert_eq!(unzlib(&z), body, "zlib, {count} features");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_body_is_a_valid_stream() {
+        let p = PackedFeatures::build(&[]);
+        assert_eq!(gunzip(&p.compress(b"", &[], |_| 0, Wrapper::Gzip)), b"");
+        assert_eq!(unzlib(&p.compress(b"", &[], |_| 0, Wrapper::Zlib)), b"");
+    }
+
+    #[test]
+    fn long_and_random_text_round_trips() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        // Incompressible bytes, and one long repeated run (matches of 258 and the split).
+        let noise: Vec<u8> = (0..70_000).map(|_| rng.random()).collect();
+        let mut body = noise.clone();
+        body.extend(std::iter::repeat_n(b'x', 1000));
+        let p = PackedFeatures::build(&[]);
+        assert_eq!(gunzip(&p.compress(&body, &[], |_| 0, Wrapper::Gzip)), body);
+    }
+
+    #[test]
+    fn stored_tokens_round_trip_and_damage_is_refused() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let fs = features(&mut rng, 50);
+        let t = trimmed(&fs);
+        let p = PackedFeatures::build(&t);
+        let file = p.encode();
+        let back = PackedFeatures::decode(file.clone(), t.iter()).expect("its own file loads");
+        assert_eq!(back.encode(), file);
+        // Any flipped byte past the header is caught by the rebuild check or the structure checks.
+        for at in [12, file.len() / 2, file.len() - 1] {
+            let mut bad = file.clone();
+            bad[at] ^= 0x5a;
+            assert!(PackedFeatures::decode(bad, t.iter()).is_err(), "a flipped byte at {at} is refused");
+        }
+        assert!(PackedFeatures::decode(file[..file.len() - 1].to_vec(), t.iter()).is_err());
+        assert!(PackedFeatures::decode(file.clone(), t[..49].iter()).is_err(), "desk count checked");
+    }
+
+    #[test]
+    fn code_lengths_respect_the_limit() {
+        // Fibonacci counts make the deepest Huffman trees.
+        let mut f = vec![1u32, 1];
+        while f.len() < 40 {
+            let n = f[f.len() - 1] + f[f.len() - 2];
+            f.push(n);
+        }
+        for limit in [7u8, 15] {
+            let l = huffman::lengths(&f, limit);
+            assert!(l.iter().all(|&x| x >= 1 && x <= limit));
+            let kraft: f64 = l.iter().map(|&x| 0.5f64.powi(x as i32)).sum();
+            assert!(kraft <= 1.0 + 1e-12, "Kraft sum {kraft}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use std::io::Write;
+
+    use super::*;
+
+    /// The size target on synthetic desks: answers of neighbouring desks (as nearest and
+    /// viewports give), joined from their tokens, within 15 % of gzip -6 of the same bytes.
+    #[test]
+    fn answers_of_neighbouring_desks_are_near_gzip_6() {
+        let s = crate::index::Snapshot::in_memory(crate::synth::desks(4000, 3), Vec::new(), "t").unwrap();
+        let (mut joined, mut six) = (0, 0);
+        let mut each = Vec::new();
+        for first in [0u32, 700, 1500, 3000] {
+            for k in [10u32, 50] {
+                let before = (joined, six);
+                let hits: Vec<crate::query::Hit> = (first..first + k).map(|o| crate::query::Hit { ord: o, distance_m: Some(f64::from(o) * 37.0) }).collect();
+                let a = crate::http::body::nearest_placed(&s, &hits, None);
+                joined += crate::http::body::compress(&s, &a, Wrapper::Gzip).len();
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+                e.write_all(&a.body).unwrap();
+                six += e.finish().unwrap().len();
+                each.push(format!("k{k}: {:.3}", (joined - before.0) as f64 / (six - before.1) as f64));
+            }
+        }
+        let ratio = joined as f64 / six as f64;
+        assert!(ratio <= 1.15, "joined {joined} B, gzip -6 {six} B: {ratio:.3} ({})", each.join(", "));
+    }
+}
