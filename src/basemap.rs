@@ -40,6 +40,9 @@ pub struct BasemapInfo {
     pub bounds: [f64; 4],
     /// The metadata's `attribution`, empty when it has none.
     pub attribution: String,
+    /// The ids of the metadata's `vector_layers` (vector maps; empty for rasters or when the
+    /// metadata lists none): the widget picks its drawing rules from them.
+    pub layers: Vec<String>,
 }
 
 /// An opened, checked base map file.
@@ -130,12 +133,16 @@ impl Basemap {
             2 => crate::tiles::archive::gunzip(&stored).map_err(|e| fail(format!("metadata: {e}")))?,
             other => return Err(fail(format!("internal compression {other} is not read (gzip or none)"))),
         };
-        let attribution = if metadata.is_empty() {
-            String::new()
+        let (attribution, layers) = if metadata.is_empty() {
+            (String::new(), Vec::new())
         } else {
             let v: serde_json::Value = serde_json::from_slice(&metadata).map_err(|e| fail(format!("metadata is not JSON: {e}")))?;
             let obj = v.as_object().ok_or_else(|| fail("metadata is not a JSON object".into()))?;
-            obj.get("attribution").and_then(|a| a.as_str()).unwrap_or("").to_string()
+            let attribution = obj.get("attribution").and_then(|a| a.as_str()).unwrap_or("").to_string();
+            let layers = obj.get("vector_layers").and_then(|l| l.as_array()).map_or_else(Vec::new, |list| {
+                list.iter().filter_map(|l| l.get("id").and_then(|id| id.as_str())).map(str::to_string).collect()
+            });
+            (attribution, layers)
         };
         let modified = meta.modified().ok();
         let mut h = blake3::Hasher::new();
@@ -145,7 +152,7 @@ impl Basemap {
         h.update(&head);
         h.update(&stored);
         let etag = format!("\"{}\"", &h.finalize().to_hex()[..20]);
-        let info = BasemapInfo { tile_type, minzoom, maxzoom, bounds, attribution };
+        let info = BasemapInfo { tile_type, minzoom, maxzoom, bounds, attribution, layers };
         Ok(Basemap { file, path: path.to_path_buf(), len, etag, modified, info })
     }
 

@@ -30,7 +30,7 @@ pub const CHUNK: u64 = 256 << 10;
 
 /// The description of the operator base map for the widget: `{"available": false}` without one.
 #[utoipa::path(get, path = "/basemap/operator.json", tag = "tiles",
-    description = "Whether the operator configured a PMTiles base map (`serve --basemap`), and its tile type, zooms, bounds and attribution.",
+    description = "Whether the operator configured a PMTiles base map (`serve --basemap`), and its tile type, zooms, bounds, attribution and vector layers.",
     responses(
         (status = 200, description = "`{\"available\": false}`, or the base map's description", body = Object, content_type = "application/json"),
         (status = 400, description = "A parameter was given (none is taken)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
@@ -48,6 +48,7 @@ pub async fn info(State(st): State<AppState>, RawQuery(q): RawQuery) -> Result<R
             "maxzoom": b.info.maxzoom,
             "bounds": b.info.bounds,
             "attribution": b.info.attribution,
+            "layers": b.info.layers,
         }),
     };
     let mut res = (StatusCode::OK, body.to_string()).into_response();

@@ -66,6 +66,7 @@ pub const ROUTES: &[&str] = &[
     "/ogc/collections/{collection_id}/items/{feature_id}",
     "/widget.js",
     "/widget.css",
+    "/widget/operator-basemap.js",
     "/widget/ui/{file}",
     "/widget/today",
     "/basemap/natural-earth/{z}/{x}/{y}",

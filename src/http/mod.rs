@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ogc/collections/{collection_id}/items/{feature_id}", get(ogc::item))
         .route("/widget.js", get(widget::js))
         .route("/widget.css", get(widget::css))
+        .route("/widget/operator-basemap.js", get(widget::operator_basemap_js))
         .route("/widget/ui/{file}", get(widget::ui))
         .route("/widget/today", get(widget::today))
         .route("/basemap/natural-earth/{z}/{x}/{y}", get(widget::basemap_tile))
@@ -228,6 +229,7 @@ async fn privacy_headers(req: Request, next: Next) -> Response {
         || path.starts_with("/basemap/operator.")
         || path == "/widget.js"
         || path == "/widget.css"
+        || path == "/widget/operator-basemap.js"
         || path.starts_with("/widget/ui/")
         || path.starts_with("/basemap/natural-earth/");
     let mut res = next.run(req).await;

@@ -360,6 +360,7 @@ pub struct TileJson {
         super::ogc::item,
         super::widget::js,
         super::widget::css,
+        super::widget::operator_basemap_js,
         super::widget::ui,
         super::widget::today,
         super::widget::basemap_tile,

@@ -25,6 +25,8 @@ use crate::query::widget::{EmbedRequest, TodayRequest, today_of};
 /// The built widget, embedded (rebuilt and compared byte for byte by `scripts/test`).
 pub const WIDGET_JS: &[u8] = include_bytes!("../widget/dist/widget.js");
 pub const WIDGET_CSS: &[u8] = include_bytes!("../widget/dist/widget.css");
+/// The renderer of the operator's PMTiles base map, which the widget loads only when there is one.
+pub const OPERATOR_BASEMAP_JS: &[u8] = include_bytes!("../widget/dist/operator-basemap.js");
 
 /// The policy of the widget's HTML pages: scripts, styles, images and requests only from this
 /// origin, nothing inline, no eval. `frame-ancestors` is added per page.
@@ -69,6 +71,21 @@ pub async fn js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, A
     crate::query::params::no_params(q.as_deref())?;
     static E: OnceLock<String> = OnceLock::new();
     Ok(asset(&headers, etag_of(&E, WIDGET_JS), WIDGET_JS, "text/javascript; charset=utf-8"))
+}
+
+/// `GET /widget/operator-basemap.js`.
+#[utoipa::path(get, path = "/widget/operator-basemap.js", tag = "widget",
+    description = "The renderer of the operator's PMTiles base map (the committed build), loaded by the widget only when `/basemap/operator.json` says there is one; strong `ETag`.",
+    responses(
+        (status = 200, description = "JavaScript", body = String, content_type = "text/javascript; charset=utf-8"),
+        (status = 304, description = "Unchanged (`If-None-Match` held the `ETag`)"),
+        (status = 400, description = "A parameter is unknown, repeated or malformed; `detail` and `invalid_params` name it", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn operator_basemap_js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    crate::query::params::no_params(q.as_deref())?;
+    static E: OnceLock<String> = OnceLock::new();
+    Ok(asset(&headers, etag_of(&E, OPERATOR_BASEMAP_JS), OPERATOR_BASEMAP_JS, "text/javascript; charset=utf-8"))
 }
 
 /// `GET /widget.css`.

@@ -1,6 +1,8 @@
 // Builds everything the binary serves for the widget into dist/ (committed, see the README's
 // "Widget" section), deterministically from the pinned packages of package-lock.json:
 // - dist/widget.js and dist/widget.css: the widget (src/) with Leaflet, bundled and minified by esbuild;
+// - dist/operator-basemap.js: the renderer of an operator's PMTiles base map (src/operator.js with
+//   pmtiles and protomaps-leaflet), which the widget loads only when the server has such a map;
 // - dist/basemap/natural-earth.json: the default base map, Natural Earth's land, coastlines and
 //   country borders (npm world-atlas, converted with topojson-client) and the larger towns of the
 //   project's gazetteer (GeoNames), cut into vector tiles z0–MAXZOOM by geojson-vt, packed in one
@@ -25,6 +27,8 @@ mkdirSync(resolve(dist, 'basemap'), { recursive: true });
 // 1. The widget. No source maps, no build date: the same sources give the same bytes.
 const common = { bundle: true, minify: true, legalComments: 'eof', logLevel: 'warning', charset: 'utf8' };
 await esbuild.build({ ...common, entryPoints: [resolve(here, 'src/main.js')], outfile: resolve(dist, 'widget.js'), format: 'iife', target: ['es2019'] });
+// protomaps-leaflet names a global `L`: it gets the widget's own Leaflet through leaflet-global.js.
+await esbuild.build({ ...common, entryPoints: [resolve(here, 'src/operator.js')], outfile: resolve(dist, 'operator-basemap.js'), format: 'iife', target: ['es2019'], inject: [resolve(here, 'src/leaflet-global.js')] });
 await esbuild.build({ ...common, entryPoints: [resolve(here, 'src/widget.css')], outfile: resolve(dist, 'widget.css'), loader: { '.png': 'empty' }, target: ['chrome80', 'firefox78', 'safari14'] });
 
 // 2. The base map.
@@ -87,4 +91,4 @@ const pack = {
   tiles,
 };
 writeFileSync(resolve(dist, 'basemap/natural-earth.json'), JSON.stringify(pack));
-console.log(`dist/: widget.js, widget.css, basemap with ${Object.keys(tiles).length} tiles and ${towns.length} towns`);
+console.log(`dist/: widget.js, operator-basemap.js, widget.css, basemap with ${Object.keys(tiles).length} tiles and ${towns.length} towns`);

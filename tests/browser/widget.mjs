@@ -10,7 +10,10 @@
 // - the iframe form /embed inside a partner page;
 // - the first view's weight (compressed bytes transferred, from CDP) is at most 250 KB, printed,
 //   with the /list page's; 360-px screenshots LTR and RTL; nothing scrolls sideways at 200 % zoom.
-// - a position from the address (a DB-IP file written by dbip.py, PyPI mmdb-writer) shows DB-IP's credit.
+// - a position from the address (a DB-IP file written by dbip.py, PyPI mmdb-writer) shows DB-IP's credit;
+// - an operator's PMTiles base map (three files written by basemap.py: Protomaps and OpenMapTiles
+//   vector schemas, PNG) is drawn from Range requests to the own origin, its attribution sanitised;
+//   without one, its renderer is never fetched.
 // Usage: node widget.mjs (SPORTELLO_BIN, CHROMIUM, ARTIFACTS and PYTOOLS_PYTHON may override the paths).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -333,7 +336,67 @@ try {
   await pl.goto(`${base}/demo`);
   await waitList(pl);
   check(await pl.locator('.leaflet-control-attribution', { hasText: 'DB-IP' }).count() === 0, 'without a DB-IP position, no DB-IP credit');
+  check(await pl.evaluate(() => performance.getEntriesByType('resource').filter((e) => /operator-basemap/.test(e.name)).length) === 0, 'without an operator base map the widget does not fetch its renderer');
   await plain.close();
+
+  // 4c. An operator's PMTiles base map (`serve --basemap`), drawn over the Natural Earth map:
+  // three small files written by basemap.py (Protomaps schema, OpenMapTiles schema, PNG), each
+  // with a square lake at the demo's centre. The colour the widget painted there is read back
+  // from its canvases; every byte comes by Range requests from the widget's own origin; the
+  // file's attribution shows its text and link but none of its markup runs.
+  const mapDir = resolve(root, 'target/browser-basemap');
+  const wrote = spawnSync(python, [resolve(here, 'basemap.py'), mapDir], { stdio: 'inherit' });
+  check(wrote.status === 0, `basemap.py wrote three PMTiles base maps with ${python}`);
+  /** The RGB the operator layer's canvases hold at the map's centre moved `dx` pixels east;
+   * with `want`, only once it is that colour (give or take 4), else null. */
+  const paintedAt = ({ dx, want }) => {
+    const sr = document.querySelector('[data-sportello]').shadowRoot;
+    const map = sr.querySelector('.spw-map').getBoundingClientRect();
+    const x = map.left + map.width / 2 + dx;
+    const y = map.top + map.height / 2;
+    for (const c of sr.querySelectorAll('.spw-operator canvas')) {
+      const r = c.getBoundingClientRect();
+      if (x < r.left || x >= r.right || y < r.top || y >= r.bottom || !c.width) continue;
+      const d = c.getContext('2d').getImageData(Math.floor((x - r.left) * c.width / r.width), Math.floor((y - r.top) * c.height / r.height), 1, 1).data;
+      if (d[3] === 0) continue;
+      const rgb = [d[0], d[1], d[2]];
+      return !want || rgb.every((v, i) => Math.abs(v - want[i]) <= 4) ? rgb : null;
+    }
+    return null;
+  };
+  const sameColour = (a, b) => a && a.every((v, i) => Math.abs(v - b[i]) <= 4);
+  const hex = (h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16));
+  for (const [file, schema, water, land] of [
+    ['protomaps.pmtiles', 'Protomaps schema', '#80deea', '#e2dfda'],
+    ['openmaptiles.pmtiles', 'OpenMapTiles schema', '#a9cde6', '#e4ecd3'],
+    ['raster.pmtiles', 'PNG tiles', '#3d9970', '#3d9970'],
+  ]) {
+    const served = await startServer(['--basemap', resolve(mapDir, file)]);
+    const info = await (await fetch(`${served}/basemap/operator.json`)).json();
+    const octx = await browser.newContext({ viewport: { width: 360, height: 800 } });
+    const op = await octx.newPage();
+    const away = watch(op, [served]);
+    const ranges = [];
+    op.on('response', (r) => { if (r.url().endsWith('/basemap/operator.pmtiles')) ranges.push(r.status()); });
+    const opErrors = [];
+    op.on('pageerror', (e) => opErrors.push(e.message));
+    await op.goto(`${served}/demo?ui=en`);
+    await waitList(op);
+    await op.waitForFunction(paintedAt, { dx: 0, want: hex(water) }, { timeout: 15000 }).catch(() => {});
+    const painted = await op.evaluate(paintedAt, { dx: 0 });
+    const beside = await op.evaluate(paintedAt, { dx: 110 });
+    await op.locator('.spw-map').screenshot({ path: resolve(artifacts, `widget-360-operator-${file.replace('.pmtiles', '')}.png`) });
+    check(sameColour(painted, hex(water)) && sameColour(beside, hex(land)), `operator base map, ${schema} (${info.tile_type}, layers ${JSON.stringify(info.layers)}): the lake at the centre is painted ${water} (${painted}), the land beside it ${land} (${beside})`);
+    check(ranges.length > 0 && ranges.every((s) => s === 206), `operator base map, ${schema}: read by ${ranges.length} Range requests, all 206`);
+    check(away.length === 0 && opErrors.length === 0, `operator base map, ${schema}: nothing requested elsewhere, no script error (${away.concat(opErrors).join(' ')})`);
+    const credit = op.locator('.leaflet-control-attribution');
+    const osm = credit.locator('a', { hasText: '© OpenStreetMap' });
+    const markup = await credit.evaluate((el) => el.querySelectorAll('img, script').length);
+    const pwned = await op.evaluate(() => window.sportelloPwned);
+    check(await osm.count() === 1 && (await osm.getAttribute('href')) === 'https://www.openstreetmap.org/copyright' && /test map/.test(await credit.textContent()) && !/Pwned/.test(await credit.textContent()) && markup === 0 && pwned === undefined,
+      `operator base map, ${schema}: the file's attribution shows its text and link, none of its markup or script text (${markup} elements, script ran: ${pwned !== undefined})`);
+    await octx.close();
+  }
 
   // 5. Weight of the first view on a 360-px phone: every byte transferred, compressed.
   const weigh = async (path, ready) => {

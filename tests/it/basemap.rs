@@ -105,7 +105,7 @@ async fn the_python_pmtiles_reader_reads_the_served_base_map_through_range_reque
     assert_eq!(
         info,
         serde_json::json!({"available": true, "url": "/basemap/operator.pmtiles", "tile_type": "mvt", "minzoom": 0, "maxzoom": 14,
-            "bounds": [6.5, 36.5, 18.5, 47.1], "attribution": ATTRIBUTION})
+            "bounds": [6.5, 36.5, 18.5, 47.1], "attribution": ATTRIBUTION, "layers": ["desks"]})
     );
 
     let bytes = std::fs::read(&file).unwrap();

@@ -9,7 +9,7 @@
 use sportello::http::AppState;
 use sportello::http::parse_origin;
 use sportello::http::pages::i18n::Catalog;
-use sportello::http::widget::{WIDGET_CSS, WIDGET_JS};
+use sportello::http::widget::{OPERATOR_BASEMAP_JS, WIDGET_CSS, WIDGET_JS};
 use sportello::query::open;
 
 use crate::support::{embedded, get, get_with};
@@ -24,6 +24,7 @@ async fn script_and_stylesheet_are_the_committed_build_cacheable_with_etags() {
     for (path, bytes, kind, file) in [
         ("/widget.js", WIDGET_JS, "text/javascript", "src/widget/dist/widget.js"),
         ("/widget.css", WIDGET_CSS, "text/css", "src/widget/dist/widget.css"),
+        ("/widget/operator-basemap.js", OPERATOR_BASEMAP_JS, "text/javascript", "src/widget/dist/operator-basemap.js"),
     ] {
         let a = get(&s, path).await;
         assert_eq!(a.status, 200);

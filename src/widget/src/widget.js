@@ -55,7 +55,7 @@ export class Widget {
     const u = new URL(path, this.origin);
     for (const [k, v] of Object.entries(params || {})) if (v !== '' && v !== undefined && v !== null) u.searchParams.set(k, v);
     // What depends on a position or words is never kept by the browser's cache; strings and labels may be.
-    const shared = path.startsWith('/widget/ui/') || path === '/api/v1/domains';
+    const shared = path.startsWith('/widget/ui/') || path === '/api/v1/domains' || path === '/basemap/operator.json';
     return fetch(u, { credentials: 'omit', referrerPolicy: 'no-referrer', cache: shared ? 'default' : 'no-store' }).then(async (r) => {
       const body = await r.json().catch(() => null);
       if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { body });
@@ -166,6 +166,24 @@ export class Widget {
     map.on('moveend', () => { clearTimeout(timer); timer = setTimeout(() => this.loadPoints(), 150); });
     this.map = map;
     this.loadPoints();
+    this.addOperatorMap(map);
+  }
+
+  /** The operator's own detailed base map (`serve --basemap`), over the Natural Earth one, when
+   * the server has one: its renderer is a second script, fetched only then. */
+  async addOperatorMap(map) {
+    if (!this.operatorInfo) this.operatorInfo = this.get('/basemap/operator.json').catch(() => ({ available: false }));
+    const info = await this.operatorInfo;
+    if (!info || !info.available || map !== this.map) return;
+    try {
+      const renderer = await loadOperatorRenderer(this.origin);
+      if (map !== this.map) return;
+      // Only the parts of Leaflet the renderer uses: passing the whole module would keep all of it in this bundle.
+      const leaflet = { GridLayer: L.GridLayer, DomUtil: L.DomUtil, latLngBounds: L.latLngBounds };
+      const layer = renderer.operatorLayer(leaflet, this.origin, { ...info, attribution: safeAttribution(info.attribution || '') }, this.state.ui);
+      layer.addTo(map);
+      this.operatorLayer = layer;
+    } catch { /* the Natural Earth map stays */ }
   }
 
   async switchLanguage(code) {
@@ -452,6 +470,42 @@ export class Widget {
       m.addTo(this.pointsLayer);
     }
   }
+}
+
+/** The operator map's renderer (dist/operator-basemap.js), loaded once per page, from the
+ * widget's own origin, without referrer. */
+function loadOperatorRenderer(origin) {
+  const ns = window.sportello;
+  if (!ns.operatorRenderer) {
+    ns.operatorRenderer = new Promise((ok, fail) => {
+      const script = document.createElement('script');
+      script.src = `${origin}/widget/operator-basemap.js`;
+      script.async = true;
+      script.referrerPolicy = 'no-referrer';
+      script.onload = () => (ns.operatorBasemap ? ok(ns.operatorBasemap) : fail(new Error('no renderer')));
+      script.onerror = () => fail(new Error('renderer not loaded'));
+      document.head.append(script);
+    });
+  }
+  return ns.operatorRenderer;
+}
+
+/** The map file's attribution as the attribution control may show it: its text, and its links
+ * when they are http(s); nothing else of its markup (it comes from a file, not from us), and no
+ * text of scripts or styles. The parsed document is inert: nothing in it runs or loads. */
+function safeAttribution(html) {
+  const doc = new DOMParser().parseFromString(`<p>${html}</p>`, 'text/html');
+  const out = [];
+  const walk = (node) => {
+    for (const c of node.childNodes) {
+      if (c.nodeType === Node.TEXT_NODE) out.push(escapeHtml(c.textContent));
+      else if (c.nodeName === 'A' && /^https?:\/\//i.test(c.getAttribute('href') || '')) {
+        out.push(`<a href="${escapeHtml(c.getAttribute('href'))}" target="_blank" rel="noopener noreferrer">${escapeHtml(c.textContent)}</a>`);
+      } else if (!/^(SCRIPT|STYLE|TEMPLATE|NOSCRIPT)$/.test(c.nodeName)) walk(c);
+    }
+  };
+  walk(doc.body);
+  return out.join('').trim();
 }
 
 function escapeHtml(s) {
