@@ -18,7 +18,7 @@ use crate::index::packed::Wrapper;
 
 /// The weight the request's `Accept-Encoding` gives `coding` (0 to 1): its own entry, else
 /// `*`'s, else 0. (`x-gzip` is gzip, RFC 9110 §8.4.1.3.)
-fn weight(request: &HeaderMap, coding: &str) -> f32 {
+pub(crate) fn weight(request: &HeaderMap, coding: &str) -> f32 {
     let mut own = None;
     let mut star = None;
     for item in request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {

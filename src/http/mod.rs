@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod ogc;
 pub mod ogc_api;
 pub mod pages;
+pub mod precompressed;
 pub mod server;
 pub mod widget;
 

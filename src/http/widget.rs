@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
+use super::precompressed::{self, Precompressed};
 use super::pages::i18n::{Catalog, EMBEDDED_UI, Ui};
 use super::pages::render;
 use crate::natural_earth::BaseMap;
@@ -59,6 +60,20 @@ fn etag_of(cell: &'static OnceLock<String>, bytes: &[u8]) -> &'static str {
     cell.get_or_init(|| format!("\"{}\"", hash16(bytes)))
 }
 
+/// An embedded file in the smallest form the request accepts (see [`Precompressed`]), with its
+/// strong `ETag` (one tag for every form: a cache keys them apart by `Vary: Accept-Encoding`).
+fn static_asset(request: &HeaderMap, etag: &str, file: &'static Precompressed, content_type: &'static str) -> Response {
+    let chosen = file.choose(request);
+    let mut res = asset(request, etag, chosen.body, content_type);
+    let coding = if res.status() == StatusCode::OK { chosen.coding } else { None };
+    precompressed::mark(res.headers_mut(), coding);
+    res
+}
+
+static JS: Precompressed = Precompressed::new(WIDGET_JS);
+static CSS: Precompressed = Precompressed::new(WIDGET_CSS);
+static OPERATOR_JS: Precompressed = Precompressed::new(OPERATOR_BASEMAP_JS);
+
 /// `GET /widget.js`.
 #[utoipa::path(get, path = "/widget.js", tag = "widget", description = "The widget's script (the committed build), strong `ETag`.",
     responses(
@@ -70,7 +85,7 @@ fn etag_of(cell: &'static OnceLock<String>, bytes: &[u8]) -> &'static str {
 pub async fn js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     crate::query::params::no_params(q.as_deref())?;
     static E: OnceLock<String> = OnceLock::new();
-    Ok(asset(&headers, etag_of(&E, WIDGET_JS), WIDGET_JS, "text/javascript; charset=utf-8"))
+    Ok(static_asset(&headers, etag_of(&E, WIDGET_JS), &JS, "text/javascript; charset=utf-8"))
 }
 
 /// `GET /widget/operator-basemap.js`.
@@ -85,7 +100,7 @@ pub async fn js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, A
 pub async fn operator_basemap_js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     crate::query::params::no_params(q.as_deref())?;
     static E: OnceLock<String> = OnceLock::new();
-    Ok(asset(&headers, etag_of(&E, OPERATOR_BASEMAP_JS), OPERATOR_BASEMAP_JS, "text/javascript; charset=utf-8"))
+    Ok(static_asset(&headers, etag_of(&E, OPERATOR_BASEMAP_JS), &OPERATOR_JS, "text/javascript; charset=utf-8"))
 }
 
 /// `GET /widget.css`.
@@ -99,7 +114,7 @@ pub async fn operator_basemap_js(headers: HeaderMap, RawQuery(q): RawQuery) -> R
 pub async fn css(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     crate::query::params::no_params(q.as_deref())?;
     static E: OnceLock<String> = OnceLock::new();
-    Ok(asset(&headers, etag_of(&E, WIDGET_CSS), WIDGET_CSS, "text/css; charset=utf-8"))
+    Ok(static_asset(&headers, etag_of(&E, WIDGET_CSS), &CSS, "text/css; charset=utf-8"))
 }
 
 #[derive(Serialize)]

@@ -18,6 +18,51 @@ fn header<'a>(a: &'a crate::support::Answer, name: &str) -> &'a str {
     a.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
+/// Browsers' first view: the embedded script and stylesheets go out compressed once at the best
+/// levels (brotli 11, else gzip 9) rather than at the compression layer's fastest level; every
+/// form decompresses to the file, is one the client asked for, and keeps the file's `ETag`.
+#[tokio::test]
+async fn embedded_files_go_out_compressed_at_the_best_level_once_ready() {
+    use std::io::Read;
+    let s = embedded();
+    let browser = "gzip, deflate, br, zstd";
+    for (path, bytes) in [
+        ("/widget.js", WIDGET_JS),
+        ("/widget.css", WIDGET_CSS),
+        ("/widget/operator-basemap.js", OPERATOR_BASEMAP_JS),
+        ("/assets/pages.css", sportello::http::pages::render::CSS.as_bytes()),
+    ] {
+        // The first request starts the compression off the request path; until it is done the
+        // answer is the compression layer's (fast zstd here).
+        let first = get_with(AppState::shared(s.clone()), path, &[("accept-encoding", browser)]).await;
+        let mut best = None;
+        for _ in 0..200 {
+            let a = get_with(AppState::shared(s.clone()), path, &[("accept-encoding", browser)]).await;
+            if header(&a, "content-encoding") == "br" {
+                best = Some(a);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let best = best.unwrap_or_else(|| panic!("{path}: never answered with brotli"));
+        let mut plain = Vec::new();
+        brotli_decompressor::Decompressor::new(&best.body[..], 4096).read_to_end(&mut plain).unwrap();
+        assert_eq!(plain, bytes, "{path}: brotli form");
+        assert!(header(&best, "vary").to_ascii_lowercase().contains("accept-encoding"), "{path}");
+        assert!(best.body.len() <= first.body.len(), "{path}: best {} > first {} ({})", best.body.len(), first.body.len(), header(&first, "content-encoding"));
+        assert_eq!(header(&best, "etag"), header(&first, "etag"), "{path}: one validator for every form");
+
+        let gz = get_with(AppState::shared(s.clone()), path, &[("accept-encoding", "gzip")]).await;
+        assert_eq!(header(&gz, "content-encoding"), "gzip", "{path}");
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&gz.body[..]).read_to_end(&mut plain).unwrap();
+        assert_eq!(plain, bytes, "{path}: gzip form");
+        let none = get_with(AppState::shared(s.clone()), path, &[("accept-encoding", "identity")]).await;
+        assert_eq!((header(&none, "content-encoding"), &none.body[..]), ("", bytes), "{path}: identity");
+        println!("{path}: {} bytes, brotli {}, gzip {}, first answer {} ({})", bytes.len(), best.body.len(), gz.body.len(), first.body.len(), header(&first, "content-encoding"));
+    }
+}
+
 #[tokio::test]
 async fn script_and_stylesheet_are_the_committed_build_cacheable_with_etags() {
     let s = embedded();

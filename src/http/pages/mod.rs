@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::AppState;
 use super::error::{PageStatus, page};
 use super::handlers::BUNDLE_VERSION;
+use super::precompressed::{self, Precompressed};
 use crate::index::Snapshot;
 use crate::model::Taxonomy;
 use crate::query::{self, ListAnswer, ListRequest, params};
@@ -131,9 +132,12 @@ pub async fn desk(State(st): State<AppState>, Path(id): Path<String>, headers: H
 /// `GET /assets/pages.css`.
 #[utoipa::path(get, path = "/assets/pages.css", tag = "pages", description = "The pages' stylesheet.",
     responses((status = 200, description = "CSS", body = String, content_type = "text/css; charset=utf-8")))]
-pub async fn css() -> Response {
-    let mut res = render::CSS.into_response();
+pub async fn css(headers: HeaderMap) -> Response {
+    static CSS: Precompressed = Precompressed::new(render::CSS.as_bytes());
+    let chosen = CSS.choose(&headers);
+    let mut res = chosen.body.into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    precompressed::mark(res.headers_mut(), chosen.coding);
     res
 }
 
