@@ -105,7 +105,7 @@ export class Widget {
     this.box.setAttribute('lang', s.ui);
     this.box.setAttribute('dir', this.lang.rtl ? 'rtl' : 'ltr');
 
-    const field = (id, label, control) => h('div', { class: 'spw-field' }, h('label', { for: id }, label), control);
+    const field = (id, label, control, inline) => h('div', { class: inline ? 'spw-field spw-field--inline' : 'spw-field' }, h('label', { for: id }, label), control);
     const uiSelect = h('select', { id: 'spw-ui', onchange: (e) => this.switchLanguage(e.target.value) },
       this.lang.languages.map((l) => h('option', { value: l.code, lang: l.code, dir: l.rtl ? 'rtl' : 'ltr', selected: l.code === s.ui }, l.native)));
     const needSelect = h('select', { id: 'spw-need', onchange: (e) => { s.need = e.target.value; this.search(); } },
@@ -120,7 +120,7 @@ export class Widget {
     this.status = h('p', { class: 'spw-status', role: 'status', 'aria-live': 'polite' });
 
     const form = h('form', { class: 'spw-form', role: 'search', 'aria-label': t.page_title, onsubmit: (e) => { e.preventDefault(); this.submit(); } },
-      field('spw-ui', t.ui_label, uiSelect),
+      field('spw-ui', t.ui_label, uiSelect, true),
       field('spw-need', t.need_label, needSelect),
       field('spw-q', t.q_label, this.qInput),
       h('div', { class: 'spw-field' },
@@ -436,10 +436,19 @@ export class Widget {
     if (e - w >= 360) { w = -180; e = 180; } else { w = ((w + 540) % 360) - 180; e = ((e + 540) % 360) - 180; }
     const bbox = [w, clamp(b.getSouth(), -85, 85), e, clamp(b.getNorth(), -85, 85)].map((v) => v.toFixed(4)).join(',');
     const seq = (this.pointsSeq = (this.pointsSeq || 0) + 1);
+    // The same view with the same filters is asked once: a new list redraws the dots (to leave
+    // out the listed desks) from the answer already had, or still on its way.
+    const params = { bbox, zoom: Math.round(map.getZoom()), ...this.filters() };
+    const key = JSON.stringify(params);
+    if (!this.points || this.points.key !== key) this.points = { key, answer: this.get('/api/v1/points', params) };
+    const asked = this.points;
     let answer;
     try {
-      answer = await this.get('/api/v1/points', { bbox, zoom: Math.round(map.getZoom()), ...this.filters() });
-    } catch { return; }
+      answer = await asked.answer;
+    } catch {
+      if (this.points === asked) this.points = null;
+      return;
+    }
     if (seq !== this.pointsSeq || map !== this.map) return;
     this.pointsLayer.clearLayers();
     const listed = this.items || new Map();
