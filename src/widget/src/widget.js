@@ -457,11 +457,19 @@ export class Widget {
       const [lon, lat] = f.geometry.coordinates;
       if (f.properties.cluster) {
         const icon = L.divIcon({ className: 'spw-cluster', html: h('span', {}, String(f.properties.point_count)), iconSize: [34, 34] });
-        const m = L.marker([lat, lon], { icon, keyboard: false, title: fill(this.t.widget_cluster, 'count', String(f.properties.point_count)) });
-        m.on('click', () => {
+        // A keyboard stop (Enter zooms into it, as a click does): the list holds only the nearest
+        // desks, so this is how a keyboard reaches a crowded area.
+        const m = L.marker([lat, lon], { icon, keyboard: true, title: fill(this.t.widget_cluster, 'count', String(f.properties.point_count)) });
+        const zoomIn = () => {
           const bb = f.properties.bbox;
           if (bb) map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]], { padding: [32, 32], maxZoom: 16 });
           else map.setView([lat, lon], f.properties.expansion_zoom || map.getZoom() + 2);
+        };
+        m.on('click', zoomIn);
+        // Leaflet turns a key on a marker into `keypress`, not `click`: Enter and Space act as on a button.
+        m.on('keypress', (e) => {
+          const key = e.originalEvent && e.originalEvent.key;
+          if (key === 'Enter' || key === ' ') { e.originalEvent.preventDefault(); zoomIn(); }
         });
         m.addTo(this.pointsLayer);
       } else if (!listed.has(f.id)) {
