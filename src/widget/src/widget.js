@@ -6,6 +6,8 @@ import * as L from 'leaflet/dist/leaflet-src.esm.js';
 import { BaseMap } from './basemap.js';
 
 const LIST_SIZE = 10;
+/** A cluster's circle on the map, in pixels. */
+const CLUSTER_PX = 34;
 const reducedMotion = () => window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 const csv = (v) => (v || '').split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -453,30 +455,34 @@ export class Widget {
     this.pointsLayer.clearLayers();
     const listed = this.items || new Map();
     const groups = new Map();
+    const clusters = [];
     for (const f of answer.features) {
       const [lon, lat] = f.geometry.coordinates;
-      if (f.properties.cluster) {
-        const icon = L.divIcon({ className: 'spw-cluster', html: h('span', {}, String(f.properties.point_count)), iconSize: [34, 34] });
-        // A keyboard stop (Enter zooms into it, as a click does): the list holds only the nearest
-        // desks, so this is how a keyboard reaches a crowded area.
-        const m = L.marker([lat, lon], { icon, keyboard: true, title: fill(this.t.widget_cluster, 'count', String(f.properties.point_count)) });
-        const zoomIn = () => {
-          const bb = f.properties.bbox;
-          if (bb) map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]], { padding: [32, 32], maxZoom: 16 });
-          else map.setView([lat, lon], f.properties.expansion_zoom || map.getZoom() + 2);
-        };
-        m.on('click', zoomIn);
-        // Leaflet turns a key on a marker into `keypress`, not `click`: Enter and Space act as on a button.
-        m.on('keypress', (e) => {
-          const key = e.originalEvent && e.originalEvent.key;
-          if (key === 'Enter' || key === ' ') { e.originalEvent.preventDefault(); zoomIn(); }
-        });
-        m.addTo(this.pointsLayer);
-      } else if (!listed.has(f.id)) {
+      if (f.properties.cluster) clusters.push({ lat, lon, count: f.properties.point_count, bbox: f.properties.bbox, zoom: f.properties.expansion_zoom });
+      else if (!listed.has(f.id)) {
         const key = `${lat.toFixed(5)},${lon.toFixed(5)}`;
         if (!groups.has(key)) groups.set(key, { lat, lon, desks: [] });
         groups.get(key).desks.push(f);
       }
+    }
+    for (const c of mergeOverlapping(clusters, map, CLUSTER_PX)) {
+      const count = String(c.count);
+      const icon = L.divIcon({ className: 'spw-cluster', html: h('span', {}, count), iconSize: [CLUSTER_PX, CLUSTER_PX] });
+      // A keyboard stop (Enter zooms into it, as a click does): the list holds only the nearest
+      // desks, so this is how a keyboard reaches a crowded area.
+      const m = L.marker([c.lat, c.lon], { icon, keyboard: true, title: fill(this.t.widget_cluster, 'count', count) });
+      const zoomIn = () => {
+        const bb = c.bbox;
+        if (bb) map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]], { padding: [32, 32], maxZoom: 16 });
+        else map.setView([c.lat, c.lon], c.zoom || map.getZoom() + 2);
+      };
+      m.on('click', zoomIn);
+      // Leaflet turns a key on a marker into `keypress`, not `click`: Enter and Space act as on a button.
+      m.on('keypress', (e) => {
+        const key = e.originalEvent && e.originalEvent.key;
+        if (key === 'Enter' || key === ' ') { e.originalEvent.preventDefault(); zoomIn(); }
+      });
+      m.addTo(this.pointsLayer);
     }
     for (const g of groups.values()) {
       const icon = L.divIcon({ className: 'spw-dot', html: g.desks.length > 1 ? h('span', {}, String(g.desks.length)) : '', iconSize: [16, 16] });
@@ -523,6 +529,30 @@ function safeAttribution(html) {
   };
   walk(doc.body);
   return out.join('').trim();
+}
+
+/**
+ * The server's clusters as drawn: two whose circles (`px` wide) would overlap on screen become
+ * one, at their count-weighted centre, with the sum of their counts and the union of their boxes
+ * (grid cells side by side can put two clusters a few pixels apart). Biggest first, greedily.
+ */
+function mergeOverlapping(clusters, map, px) {
+  const drawn = [];
+  for (const c of [...clusters].sort((a, b) => b.count - a.count)) {
+    const at = map.latLngToContainerPoint([c.lat, c.lon]);
+    const into = drawn.find((d) => d.at.distanceTo(at) < px);
+    if (!into) { drawn.push({ ...c, at }); continue; }
+    const n = into.count + c.count;
+    into.lat = (into.lat * into.count + c.lat * c.count) / n;
+    into.lon = (into.lon * into.count + c.lon * c.count) / n;
+    into.count = n;
+    into.bbox = into.bbox && c.bbox
+      ? [Math.min(into.bbox[0], c.bbox[0]), Math.min(into.bbox[1], c.bbox[1]), Math.max(into.bbox[2], c.bbox[2]), Math.max(into.bbox[3], c.bbox[3])]
+      : undefined;
+    into.zoom = undefined;
+    into.at = map.latLngToContainerPoint([into.lat, into.lon]);
+  }
+  return drawn;
 }
 
 function escapeHtml(s) {
