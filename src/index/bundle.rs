@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clusters::ClusterIndex;
 use super::facets::{self, NeedCounts};
+use super::mapped::FileBytes;
 use super::packed::PackedFeatures;
 use super::spatial::{Entry, SpatialIndex};
 use super::store::DeskStore;
@@ -196,6 +197,16 @@ impl Snapshot {
             }
             Ok(bytes)
         };
+        // The large files are mapped, not copied (see `mapped`); checked against their hash the same.
+        let map_checked = |name: &str, hash: &str| -> Result<FileBytes, BundleError> {
+            let path = dir.join(name);
+            let bytes = FileBytes::map(&path).map_err(io(&path))?;
+            if hash_of(&bytes) != hash {
+                return Err(corrupt(format!("{name} does not match its hash in the manifest")));
+            }
+            bytes.release_resident();
+            Ok(bytes)
+        };
         let desks_bin = read_checked("desks.bin", &manifest.desks_hash)?;
         let decoded = decode_desks(&desks_bin).map_err(|e| corrupt(format!("desks.bin: {e}")))?;
         drop(desks_bin);
@@ -217,8 +228,8 @@ impl Snapshot {
             let clusters = scope.spawn(|| ClusterIndex::build(&entries, &positions));
             let tiles = scope.spawn(|| -> Result<TileSet, BundleError> {
                 let archive = |name: &str, hash: &str| {
-                    let bytes = read_checked(name, hash)?;
-                    Archive::parse(bytes.into()).map_err(|e| corrupt(format!("{name}: {e}")))
+                    let bytes = map_checked(name, hash)?;
+                    Archive::parse(bytes::Bytes::from_owner(bytes)).map_err(|e| corrupt(format!("{name}: {e}")))
                 };
                 let mvt = archive(MVT_ARCHIVE, &manifest.tiles_mvt_hash)?;
                 let geojson = archive(GEOJSON_ARCHIVE, &manifest.tiles_geojson_hash)?;
@@ -227,7 +238,7 @@ impl Snapshot {
                 }
                 TileSet::new(mvt, geojson, tiles::SERVED_BASE).map_err(|e| corrupt(format!("{MVT_ARCHIVE}: {e}")))
             });
-            let geojson = read_checked("points.geojson", &manifest.content_hash);
+            let geojson = map_checked("points.geojson", &manifest.content_hash);
             let clusters = clusters.join().expect("cluster build does not panic");
             let tiles = tiles.join().expect("tile loading does not panic");
             (geojson, clusters, spatial.join().expect("R-tree build does not panic"), tiles)
@@ -245,6 +256,9 @@ impl Snapshot {
             (packed, text.join().expect("opening the text index does not panic"))
         });
         let (packed, text) = (packed?, text?);
+        // The checks above (the store's and the packed tokens', which rebuild every feature) have
+        // read every page of the features: hand them back until requests need them.
+        desks.release_resident();
         lap("desk store, packed features and text index");
         if text.num_docs() as usize != desks.len() {
             return Err(corrupt(format!("text index holds {} documents for {} desks", text.num_docs(), desks.len())));

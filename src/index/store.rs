@@ -4,13 +4,15 @@
 //! parsed or re-serialised per request. A full [`ContactPoint`] is parsed back only for the rare
 //! checks that need one (opening hours, languages without a filter bit).
 
+use super::mapped::FileBytes;
 use crate::model::feature::PointFeature;
 use crate::model::{ContactPoint, GeoPoint};
 
 /// All desks of one snapshot, by ordinal.
 pub struct DeskStore {
-    /// A GeoJSON FeatureCollection, one feature per line (the bundle's `points.geojson`).
-    geojson: Vec<u8>,
+    /// A GeoJSON FeatureCollection, one feature per line (the bundle's `points.geojson`, mapped
+    /// from the bundle or built in memory).
+    geojson: FileBytes,
     /// Where the first feature starts, then where each feature ends; the next one starts after
     /// the separator `,\n`.
     offsets: Vec<u64>,
@@ -63,13 +65,13 @@ impl DeskStore {
         let positions = points.iter().map(|p| [p.position.lat.degrees(), p.position.lon.degrees()]).collect();
         let mut by_id: Vec<u32> = (0..points.len() as u32).collect();
         by_id.sort_unstable_by(|&a, &b| points[a as usize].id.cmp(&points[b as usize].id));
-        DeskStore::from_parts(geojson, offsets, positions, by_id).expect("freshly written features are well placed")
+        DeskStore::from_parts(geojson.into(), offsets, positions, by_id).expect("freshly written features are well placed")
     }
 
     /// Rebuilds a store from a bundle's parts. Checks what keeps every later access in bounds
     /// (offsets in order and inside the file, the id index a permutation); the bytes themselves
     /// were checked against the manifest's hashes.
-    pub fn from_parts(geojson: Vec<u8>, offsets: Vec<u64>, positions: Vec<[f64; 2]>, by_id: Vec<u32>) -> Result<DeskStore, StoreError> {
+    pub fn from_parts(geojson: FileBytes, offsets: Vec<u64>, positions: Vec<[f64; 2]>, by_id: Vec<u32>) -> Result<DeskStore, StoreError> {
         let n = positions.len();
         if offsets.len() != n + 1 || by_id.len() != n {
             return Err(StoreError::Counts(offsets.len(), n));
@@ -105,6 +107,12 @@ impl DeskStore {
             return Err(StoreError::IdOrder);
         }
         Ok(store)
+    }
+
+    /// Gives back the pages of a mapped `points.geojson` that loading read (see
+    /// [`FileBytes::release_resident`]).
+    pub fn release_resident(&self) {
+        self.geojson.release_resident();
     }
 
     /// The ordinals sorted by id, as stored in the bundle.
