@@ -22,6 +22,7 @@ pub struct Precompressed {
     identity: &'static [u8],
     started: AtomicBool,
     forms: OnceLock<Forms>,
+    etag: OnceLock<String>,
 }
 
 struct Forms {
@@ -37,7 +38,13 @@ pub struct Chosen {
 
 impl Precompressed {
     pub const fn new(identity: &'static [u8]) -> Precompressed {
-        Precompressed { identity, started: AtomicBool::new(false), forms: OnceLock::new() }
+        Precompressed { identity, started: AtomicBool::new(false), forms: OnceLock::new(), etag: OnceLock::new() }
+    }
+
+    /// A strong validator of the asset, quoted: one for every form (caches keep the forms apart
+    /// by `Vary: Accept-Encoding`).
+    pub fn etag(&'static self) -> &'static str {
+        self.etag.get_or_init(|| format!("\"{}\"", &blake3::hash(self.identity).to_hex()[..16]))
     }
 
     /// Makes the compressed forms now, on this thread (tests and warm-up call it; requests start

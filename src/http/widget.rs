@@ -56,18 +56,15 @@ fn asset(request: &HeaderMap, etag: &str, body: impl Into<axum::body::Body>, con
     res
 }
 
-fn etag_of(cell: &'static OnceLock<String>, bytes: &[u8]) -> &'static str {
-    cell.get_or_init(|| format!("\"{}\"", hash16(bytes)))
-}
-
-/// An embedded file in the smallest form the request accepts (see [`Precompressed`]), with its
-/// strong `ETag` (one tag for every form: a cache keys them apart by `Vary: Accept-Encoding`).
-fn static_asset(request: &HeaderMap, etag: &str, file: &'static Precompressed, content_type: &'static str) -> Response {
+/// `GET` of an embedded file (no query parameters): in the smallest form the request accepts
+/// (see [`Precompressed`]), with its strong `ETag` and `304`.
+fn static_asset(request: &HeaderMap, query: Option<&str>, file: &'static Precompressed, content_type: &'static str) -> Result<Response, ApiError> {
+    crate::query::params::no_params(query)?;
     let chosen = file.choose(request);
-    let mut res = asset(request, etag, chosen.body, content_type);
+    let mut res = asset(request, file.etag(), chosen.body, content_type);
     let coding = if res.status() == StatusCode::OK { chosen.coding } else { None };
     precompressed::mark(res.headers_mut(), coding);
-    res
+    Ok(res)
 }
 
 static JS: Precompressed = Precompressed::new(WIDGET_JS);
@@ -83,9 +80,7 @@ static OPERATOR_JS: Precompressed = Precompressed::new(OPERATOR_BASEMAP_JS);
         (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    crate::query::params::no_params(q.as_deref())?;
-    static E: OnceLock<String> = OnceLock::new();
-    Ok(static_asset(&headers, etag_of(&E, WIDGET_JS), &JS, "text/javascript; charset=utf-8"))
+    static_asset(&headers, q.as_deref(), &JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /widget/operator-basemap.js`.
@@ -98,9 +93,7 @@ pub async fn js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, A
         (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn operator_basemap_js(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    crate::query::params::no_params(q.as_deref())?;
-    static E: OnceLock<String> = OnceLock::new();
-    Ok(static_asset(&headers, etag_of(&E, OPERATOR_BASEMAP_JS), &OPERATOR_JS, "text/javascript; charset=utf-8"))
+    static_asset(&headers, q.as_deref(), &OPERATOR_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /widget.css`.
@@ -112,9 +105,7 @@ pub async fn operator_basemap_js(headers: HeaderMap, RawQuery(q): RawQuery) -> R
         (status = 429, description = "Over the per-client rate limit; see `Retry-After`", body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn css(headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    crate::query::params::no_params(q.as_deref())?;
-    static E: OnceLock<String> = OnceLock::new();
-    Ok(static_asset(&headers, etag_of(&E, WIDGET_CSS), &CSS, "text/css; charset=utf-8"))
+    static_asset(&headers, q.as_deref(), &CSS, "text/css; charset=utf-8")
 }
 
 #[derive(Serialize)]
