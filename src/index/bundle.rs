@@ -250,15 +250,16 @@ impl Snapshot {
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
         let (packed, text) = std::thread::scope(|scope| {
             let text = scope.spawn(|| TextIndex::open(&dir.join("text"), Taxonomy::embedded()));
-            let packed = read_checked("points.packed", &manifest.packed_hash).and_then(|b| {
+            let packed = map_checked("points.packed", &manifest.packed_hash).and_then(|b| {
                 PackedFeatures::decode(b, desks.trimmed_features()).map_err(|e| corrupt(format!("points.packed: {e}")))
             });
             (packed, text.join().expect("opening the text index does not panic"))
         });
         let (packed, text) = (packed?, text?);
         // The checks above (the store's and the packed tokens', which rebuild every feature) have
-        // read every page of the features: hand them back until requests need them.
+        // read every page of both files: hand them back until requests need them.
         desks.release_resident();
+        packed.release_resident();
         lap("desk store, packed features and text index");
         if text.num_docs() as usize != desks.len() {
             return Err(corrupt(format!("text index holds {} documents for {} desks", text.num_docs(), desks.len())));

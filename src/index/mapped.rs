@@ -1,4 +1,5 @@
-//! A bundle's large files — the stored features (`points.geojson`) and the tile archives — as
+//! A bundle's large files — the stored features (`points.geojson`), their DEFLATE tokens
+//! (`points.packed`) and the tile archives — as
 //! read-only memory maps instead of copies on the heap: the kernel pages them in as requests
 //! touch them and may drop them again under memory pressure (they are clean file pages), so a
 //! server's own memory no longer grows with the size of the features. Files built in memory (the

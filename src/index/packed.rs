@@ -16,6 +16,8 @@
 
 use std::collections::HashMap;
 
+use super::mapped::FileBytes;
+
 /// A literal run: the tag is the run's length − 1 (1 to 128 bytes), then the bytes.
 const MAX_RUN: usize = 128;
 /// A match inside the feature: tag, length − 3 (u8), distance (u16, little-endian).
@@ -55,8 +57,11 @@ pub struct PackedFeatures {
     /// Segment texts, concatenated; `seg_ends[i]` is where segment `i` ends.
     seg_bytes: Vec<u8>,
     seg_ends: Vec<u32>,
-    tokens: Vec<u8>,
-    /// Where desk `i`'s tokens start; `ends[i + 1]` where they end.
+    /// The tokens of every desk, from byte `tokens_at` on: the bundle's `points.packed`, mapped
+    /// (see [`super::mapped`]), or a buffer made by [`PackedFeatures::build`].
+    tokens: FileBytes,
+    tokens_at: usize,
+    /// Where desk `i`'s tokens start (after `tokens_at`); `ends[i + 1]` where they end.
     ends: Vec<u64>,
 }
 
@@ -82,7 +87,7 @@ impl PackedFeatures {
             tokenise(f, &lookup, &mut lz, &mut tokens);
             ends.push(tokens.len() as u64);
         }
-        PackedFeatures { seg_bytes, seg_ends, tokens, ends }
+        PackedFeatures { seg_bytes, seg_ends, tokens: tokens.into(), tokens_at: 0, ends }
     }
 
     /// The bundle file: magic, segment count, segment lengths and texts, desk count, token
@@ -99,7 +104,7 @@ impl PackedFeatures {
         for e in &self.ends {
             out.extend_from_slice(&e.to_le_bytes());
         }
-        out.extend_from_slice(&self.tokens);
+        out.extend_from_slice(&self.tokens[self.tokens_at..]);
         out
     }
 
@@ -107,7 +112,7 @@ impl PackedFeatures {
     /// last two bytes): every token list is decoded and compared, so a damaged file is refused
     /// rather than trusted, whatever its hash.
     /// Takes the file's bytes, so the tokens stay where they were read (no second copy).
-    pub fn decode(file: Vec<u8>, features: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) -> Result<PackedFeatures, PackedError> {
+    pub fn decode(file: FileBytes, features: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) -> Result<PackedFeatures, PackedError> {
         let b = &file[..];
         let mut r = Reader { b, at: 0 };
         if r.take(8)? != MAGIC {
@@ -146,9 +151,7 @@ impl PackedFeatures {
         if ends[0] != 0 || ends.windows(2).any(|w| w[0] > w[1]) || ends[n] != (b.len() - at) as u64 {
             return Err(PackedError::Truncated(at));
         }
-        let mut tokens = file;
-        tokens.drain(..at);
-        let p = PackedFeatures { seg_bytes, seg_ends, tokens, ends };
+        let p = PackedFeatures { seg_bytes, seg_ends, tokens: file, tokens_at: at, ends };
         let mut buf = Vec::new();
         for (i, f) in features.enumerate() {
             buf.clear();
@@ -159,10 +162,16 @@ impl PackedFeatures {
         Ok(p)
     }
 
+    /// Gives back the pages of a mapped `points.packed` that loading read (see
+    /// [`FileBytes::release_resident`]).
+    pub fn release_resident(&self) {
+        self.tokens.release_resident();
+    }
+
     /// Desk `ord`'s tokens.
     fn tokens_of(&self, ord: u32) -> &[u8] {
         let i = ord as usize;
-        &self.tokens[self.ends[i] as usize..self.ends[i + 1] as usize]
+        &self.tokens[self.tokens_at + self.ends[i] as usize..self.tokens_at + self.ends[i + 1] as usize]
     }
 
     pub fn segment(&self, id: u16) -> &[u8] {
@@ -177,7 +186,7 @@ impl PackedFeatures {
 
     /// Bytes held (segments, offsets, tokens).
     pub fn heap_bytes(&self) -> usize {
-        self.seg_bytes.len() + self.seg_ends.len() * 4 + self.tokens.len() + self.ends.len() * 8
+        self.seg_bytes.len() + self.seg_ends.len() * 4 + (self.tokens.len() - self.tokens_at) + self.ends.len() * 8
     }
 
     /// Desk `ord`'s feature bytes as its tokens give them (for debug checks).
@@ -1139,16 +1148,16 @@ mod tests {
         let t = trimmed(&fs);
         let p = PackedFeatures::build(&t);
         let file = p.encode();
-        let back = PackedFeatures::decode(file.clone(), t.iter()).expect("its own file loads");
+        let back = PackedFeatures::decode(file.clone().into(), t.iter()).expect("its own file loads");
         assert_eq!(back.encode(), file);
         // Any flipped byte past the header is caught by the rebuild check or the structure checks.
         for at in [12, file.len() / 2, file.len() - 1] {
             let mut bad = file.clone();
             bad[at] ^= 0x5a;
-            assert!(PackedFeatures::decode(bad, t.iter()).is_err(), "a flipped byte at {at} is refused");
+            assert!(PackedFeatures::decode(bad.into(), t.iter()).is_err(), "a flipped byte at {at} is refused");
         }
-        assert!(PackedFeatures::decode(file[..file.len() - 1].to_vec(), t.iter()).is_err());
-        assert!(PackedFeatures::decode(file.clone(), t[..49].iter()).is_err(), "desk count checked");
+        assert!(PackedFeatures::decode(file[..file.len() - 1].to_vec().into(), t.iter()).is_err());
+        assert!(PackedFeatures::decode(file.clone().into(), t[..49].iter()).is_err(), "desk count checked");
     }
 
     #[test]
