@@ -6,8 +6,9 @@
 //! The compressed forms are made off the request path, on a blocking thread started by the
 //! first request for the asset; until they exist, the answer goes out uncompressed from here and
 //! the router's compression layer compresses it as before. Responsible only for choosing the
-//! form a request may take (`Accept-Encoding`, via [`super::encoding::weight`]) and holding the
-//! forms; the handlers set the validators.
+//! form a request may take (`Accept-Encoding`, via [`super::encoding::weight`]; brotli whenever
+//! it is accepted, a server may pick any accepted coding) and holding the forms and the asset's
+//! validator; the handlers answer `304` and set the headers.
 
 use std::io::Write;
 use std::sync::OnceLock;
