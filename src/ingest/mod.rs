@@ -20,7 +20,7 @@ pub use problem::{Problem, Record};
 /// Where a valid record came from, so duplicates can point at the first one.
 #[derive(Debug, Clone)]
 struct Origin {
-    file: String,
+    file: std::sync::Arc<str>,
     line: Option<u64>,
     record: Record,
 }
@@ -47,6 +47,20 @@ pub(crate) struct RawRecord {
     pub feature: serde_json::Value,
     /// Maps a GeoJSON field path to the name the file uses (CSV column), for reports.
     pub field_name: fn(&str) -> String,
+}
+
+/// Hashes the bytes read through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// The input format, from the file's extension.
@@ -78,20 +92,44 @@ impl Format {
 }
 
 /// Accumulates records from any number of files, checking each and catching duplicate ids.
+/// The valid desks are kept in [`Ingested::points`], or handed one by one to a sink
+/// ([`Ingester::streaming`]) by a build that cannot hold them all.
 #[derive(Default)]
-pub struct Ingester {
+pub struct Ingester<'s> {
     out: Ingested,
     seen: HashMap<String, Origin>,
+    sink: Option<&'s mut dyn FnMut(ContactPoint)>,
 }
 
-impl Ingester {
+impl<'s> Ingester<'s> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Reads one file from disk.
+    /// An ingester that hands every valid desk to `sink`, in input order, instead of keeping it.
+    pub fn streaming(sink: &'s mut dyn FnMut(ContactPoint)) -> Self {
+        Ingester { sink: Some(sink), ..Self::default() }
+    }
+
+    /// Reads one file from disk. GeoJSON is read as a stream (a build of millions of desks never
+    /// holds the file); the other formats are read whole.
     pub fn read_file(&mut self, path: &Path, on_record: &mut dyn FnMut(u64)) {
         let name = path.display().to_string();
+        if Format::of(path) == Some(Format::GeoJson) {
+            let file = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) => return self.file_problem(&name, None, format!("cannot read the file: {e}")),
+            };
+            let input = std::cell::RefCell::new(Hashing { inner: std::io::BufReader::with_capacity(1 << 20, file), hasher: blake3::Hasher::new() });
+            self.read_with(&name, on_record, |sink, _| geojson::read_from(&mut *input.borrow_mut(), sink), || {
+                // What the reader left (trailing white space, or the rest after an error) is
+                // hashed too, so the summary names the whole file.
+                let mut input = input.borrow_mut();
+                let drained = std::io::copy(&mut *input, &mut std::io::sink());
+                drained.map(|_| input.hasher.finalize().to_hex().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"))
+            });
+            return;
+        }
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
@@ -116,21 +154,39 @@ impl Ingester {
 
     /// Reads one file already in memory; `name` is how reports refer to it.
     pub fn read_bytes(&mut self, name: &str, format: Format, bytes: &[u8], on_record: &mut dyn FnMut(u64)) {
+        self.read_with(
+            name,
+            on_record,
+            |sink, warnings| match format {
+                Format::GeoJson => geojson::read(bytes, sink),
+                Format::Csv => csv::read(bytes, sink),
+                Format::Hsds => hsds::read(bytes, sink, &mut |w| warnings.push(w)),
+                Format::HsdsTabular => Err((None, "a datapackage.json is read from its folder (Ingester::read_file)".into())),
+            },
+            || blake3::hash(bytes).to_hex().to_string(),
+        );
+    }
+
+    /// Runs a format's reader (`parse`, which feeds records to a sink and may warn), checks every
+    /// record, and sums the file up; `hash` is the file's BLAKE3, asked for once it is read.
+    fn read_with(
+        &mut self,
+        name: &str,
+        on_record: &mut dyn FnMut(u64),
+        parse: impl FnOnce(&mut dyn FnMut(RawRecord), &mut Vec<hsds::Warning>) -> Result<(), (Option<u64>, String)>,
+        hash: impl FnOnce() -> String,
+    ) {
         let (mut records, mut valid) = (0, 0);
+        let file: std::sync::Arc<str> = name.into();
         let mut sink = |raw: RawRecord| {
             records += 1;
             on_record(1);
-            if self.accept(name, raw) {
+            if self.accept(&file, raw) {
                 valid += 1;
             }
         };
         let mut warnings = Vec::new();
-        let result = match format {
-            Format::GeoJson => geojson::read(bytes, &mut sink),
-            Format::Csv => csv::read(bytes, &mut sink),
-            Format::Hsds => hsds::read(bytes, &mut sink, &mut |w| warnings.push(w)),
-            Format::HsdsTabular => Err((None, "a datapackage.json is read from its folder (Ingester::read_file)".into())),
-        };
+        let result = parse(&mut sink, &mut warnings);
         for (id, field, reason) in warnings {
             self.out.warnings.push(Problem { file: name.to_string(), line: None, record: Record::File, id, field, reason });
         }
@@ -139,7 +195,7 @@ impl Ingester {
         }
         self.out.inputs.push(InputSummary {
             file: name.to_string(),
-            blake3: blake3::hash(bytes).to_hex().to_string(),
+            blake3: hash(),
             records,
             valid,
         });
@@ -149,7 +205,7 @@ impl Ingester {
         self.out.problems.push(Problem { file: file.into(), line, record: Record::File, id: None, field: None, reason });
     }
 
-    fn accept(&mut self, file: &str, raw: RawRecord) -> bool {
+    fn accept(&mut self, file: &std::sync::Arc<str>, raw: RawRecord) -> bool {
         let id = validate::record_id(&raw.feature);
         let problem = |field: Option<String>, reason: String| Problem {
             file: file.to_string(),
@@ -166,7 +222,7 @@ impl Ingester {
                         (Record::Feature(i), Some(l)) => format!("feature #{i} at {}:{l}", first.file),
                         (Record::Row(r), Some(l)) => format!("row {r} at {}:{l}", first.file),
                         (Record::Location(n), _) => format!("location #{n} of {}", first.file),
-                        _ => first.file.clone(),
+                        _ => first.file.to_string(),
                     };
                     let p = problem(Some((raw.field_name)("id")), format!("duplicate id: already used by {at}"));
                     self.out.problems.push(p);
@@ -175,9 +231,12 @@ impl Ingester {
                 }
                 self.seen.insert(
                     point.id.clone(),
-                    Origin { file: file.to_string(), line: raw.line, record: raw.record.clone() },
+                    Origin { file: file.clone(), line: raw.line, record: raw.record.clone() },
                 );
-                self.out.points.push(point);
+                match &mut self.sink {
+                    Some(sink) => sink(point),
+                    None => self.out.points.push(point),
+                }
                 true
             }
             Err(fields) => {
