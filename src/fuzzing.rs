@@ -368,12 +368,14 @@ pub fn tile_pyramid(data: &[u8]) {
     let desks = DeskStore::from_points(&points);
     let (entries, _) = SpatialIndex::entries(&points);
     let clusters = ClusterIndex::build(&entries, desks.positions());
-    let tiles = crate::tiles::generate(&points, &clusters).unwrap_or_else(|e| panic!("valid desks could not be encoded: {e}"));
+    let tile_desks: Vec<_> = points.iter().map(crate::tiles::TileDesk::of).collect();
+    let tiles = crate::tiles::generate(&tile_desks, &clusters).unwrap_or_else(|e| panic!("valid desks could not be encoded: {e}"));
     let public: Vec<&crate::model::ContactPoint> = points.iter().filter(|p| p.audience == Audience::Public).collect();
     let mut per_zoom = vec![0u64; usize::from(MAX_ZOOM) + 1];
     let mut top_ids: Vec<String> = Vec::new();
     for t in &tiles {
-        let v: Value = serde_json::from_slice(&t.geojson).unwrap_or_else(|e| panic!("tile {:?} is not JSON: {e}", t.coord));
+        let plain = crate::tiles::archive::gunzip(&t.geojson_gz).unwrap_or_else(|e| panic!("tile {:?} does not inflate: {e}", t.coord));
+        let v: Value = serde_json::from_slice(&plain).unwrap_or_else(|e| panic!("tile {:?} is not JSON: {e}", t.coord));
         let features = v["features"].as_array().unwrap_or_else(|| panic!("tile {:?} has no features array", t.coord));
         assert!(!features.is_empty(), "an empty tile {:?} was written", t.coord);
         assert_eq!(features.len(), t.features, "tile {:?}: feature count", t.coord);

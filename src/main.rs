@@ -11,7 +11,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sportello::http::{self, AppState, body};
-use sportello::index::{Snapshot, bundle};
+use sportello::index::bundle::{self, OrderedDesks};
+use sportello::index::Snapshot;
 use sportello::{ingest, query, synth};
 
 #[derive(Parser)]
@@ -267,6 +268,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// mimalloc instead of the system allocator: a build parses and frees millions of small JSON
+/// values on two threads, where glibc's arenas contend (measured below, README Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _flush = init_logging(cli.log_format);
@@ -360,10 +366,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.
-struct Bar(ProgressBar);
+/// The build's progress bar, and how long each phase took (logged when it ends).
+struct Bar(ProgressBar, String, std::time::Instant);
+
+impl Bar {
+    fn end_phase(&mut self) {
+        let seconds = (self.2.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        self.0.suspend(|| tracing::info!(phase = %self.1, seconds, "build phase done"));
+        self.2 = std::time::Instant::now();
+    }
+}
 
 impl bundle::Progress for Bar {
     fn phase(&mut self, name: &str, total: u64) {
+        self.end_phase();
+        self.1 = name.to_string();
         self.0.set_length(total);
         self.0.set_position(0);
         self.0.set_message(name.to_string());
@@ -379,7 +396,14 @@ fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool, tree: Op
         ProgressStyle::with_template("{spinner} {msg}: {pos}/{len} [{elapsed}]").expect("valid template"),
     );
     bar.set_message("reading and checking records");
-    let ing = ingest::read_files(inputs, &mut |n| bar.inc(n));
+    // The desks read wait in a temporary file beside the bundle (same file system, and room
+    // for about the size of the inputs).
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| anyhow::anyhow!("{}: {e}", parent.display()))?;
+    let (ing, mut spill) = sportello::pipeline::read(inputs, &parent, &mut |n| bar.inc(n))?;
     for p in &ing.problems {
         bar.suspend(|| eprintln!("{p}"));
     }
@@ -405,13 +429,14 @@ fn build(inputs: &[PathBuf], out: &std::path::Path, skip_invalid: bool, tree: Op
             return Ok(ExitCode::from(2));
         }
     }
-    if ing.points.is_empty() {
+    if spill.is_empty() {
         bar.finish_and_clear();
         eprintln!("no valid desks: nothing written");
         return Ok(ExitCode::from(2));
     }
-    let mut progress = Bar(bar);
-    let (m, written) = bundle::write_with_tiles(ing.points, ing.inputs, ing.invalid_records, out, tree, &mut progress)?;
+    let mut progress = Bar(bar, "reading and checking records".into(), started);
+    let (m, written) = bundle::write_ordered(&mut spill, ing.inputs, ing.invalid_records, out, tree, &mut progress)?;
+    progress.end_phase();
     progress.0.finish_and_clear();
     eprintln!(
         "wrote {} ({} desks, {} skipped, {} tiles, version {}) in {:.1} s",

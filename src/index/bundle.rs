@@ -34,12 +34,12 @@ use serde::{Deserialize, Serialize};
 use super::clusters::ClusterIndex;
 use super::facets::{self, NeedCounts};
 use super::mapped::FileBytes;
-use super::packed::PackedFeatures;
+use super::packed::{self, PackedFeatures, PackedWriter, Segments};
 use super::spatial::{Entry, SpatialIndex};
-use super::store::DeskStore;
-use super::text::{DeskBits, TextIndex};
+use super::store::{self, DeskStore};
+use super::text::{DeskBits, TextBuilder, TextIndex};
 use crate::model::{Audience, ContactPoint, InputSummary, Taxonomy};
-use crate::tiles::{self, Archive, Format as TileFormat, TileJson, TileSet, tree};
+use crate::tiles::{self, Archive, Format as TileFormat, TileDesk, TileJson, TileSet, tree};
 
 /// Version of the on-disk layout; a loader refuses any other.
 pub const FORMAT_VERSION: u32 = 6;
@@ -63,6 +63,12 @@ pub enum BundleError {
     Other(String),
 }
 
+impl From<tiles::TileError> for BundleError {
+    fn from(e: tiles::TileError) -> Self {
+        BundleError::Tiles(e.to_string())
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
     move |source| BundleError::Io { path: path.to_path_buf(), source }
 }
@@ -78,21 +84,27 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn of(points: &[ContactPoint]) -> Counts {
-        let mut c = Counts { points: points.len(), ..Default::default() };
+    pub fn of(points: &[ContactPoint]) -> Counts {
+        let mut c = Counts::default();
         for p in points {
-            match p.audience {
-                Audience::Public => c.public += 1,
-                Audience::Unions => c.unions += 1,
-            }
-            for l in &p.languages {
-                *c.languages.entry(l.to_string()).or_default() += 1;
-            }
-            for d in &p.domains {
-                *c.domains.entry(d.code().to_string()).or_default() += 1;
-            }
+            c.add(p);
         }
         c
+    }
+
+    /// Counts one more desk.
+    pub fn add(&mut self, p: &ContactPoint) {
+        self.points += 1;
+        match p.audience {
+            Audience::Public => self.public += 1,
+            Audience::Unions => self.unions += 1,
+        }
+        for l in &p.languages {
+            *self.languages.entry(l.to_string()).or_default() += 1;
+        }
+        for d in &p.domains {
+            *self.domains.entry(d.code().to_string()).or_default() += 1;
+        }
     }
 }
 
@@ -151,10 +163,17 @@ impl Snapshot {
         let desks = DeskStore::from_points(&points);
         let packed = PackedFeatures::build(&desks.trimmed_features().collect::<Vec<_>>());
         let (entries, langs) = SpatialIndex::entries(&points);
-        let desks_bin = encode_desks(&desks, &entries, &langs);
+        let desks_bin = encode_desks(desks.offsets(), desks.positions(), desks.id_index(), &entries, &langs);
         let clusters = ClusterIndex::build(&entries, desks.positions());
-        let pyramid = TileFiles::make(&points, &clusters)?;
-        let manifest = manifest(&points, inputs, 0, &desks, &desks_bin, &packed.encode(), &pyramid);
+        let pyramid = TileFiles::make(&points.iter().map(TileDesk::of).collect::<Vec<_>>(), &clusters)?;
+        let hashes = Hashes {
+            content: hash_of(desks.geojson()),
+            desks: hash_of(&desks_bin),
+            packed: hash_of(&packed.encode()),
+            tiles_mvt: hash_of(&pyramid.mvt),
+            tiles_geojson: hash_of(&pyramid.geojson),
+        };
+        let manifest = manifest(Counts::of(&points), inputs, 0, hashes, pyramid.tiles);
         let bits = bits_of(&entries);
         Ok(Snapshot {
             manifest,
@@ -309,18 +328,27 @@ fn hash_of(bytes: &[u8]) -> String {
     h.finalize().to_hex().to_string()
 }
 
-fn manifest(points: &[ContactPoint], inputs: Vec<InputSummary>, skipped: usize, desks: &DeskStore, desks_bin: &[u8], packed: &[u8], pyramid: &TileFiles) -> Manifest {
+/// BLAKE3 of each file of a bundle, hex.
+struct Hashes {
+    content: String,
+    desks: String,
+    packed: String,
+    tiles_mvt: String,
+    tiles_geojson: String,
+}
+
+fn manifest(counts: Counts, inputs: Vec<InputSummary>, skipped: usize, hashes: Hashes, tiles: usize) -> Manifest {
     Manifest {
         format_version: FORMAT_VERSION,
         sportello_version: env!("CARGO_PKG_VERSION").to_string(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        content_hash: hash_of(desks.geojson()),
-        desks_hash: hash_of(desks_bin),
-        packed_hash: hash_of(packed),
-        tiles: pyramid.tiles.len(),
-        tiles_mvt_hash: hash_of(&pyramid.mvt),
-        tiles_geojson_hash: hash_of(&pyramid.geojson),
-        counts: Counts::of(points),
+        content_hash: hashes.content,
+        desks_hash: hashes.desks,
+        packed_hash: hashes.packed,
+        tiles,
+        tiles_mvt_hash: hashes.tiles_mvt,
+        tiles_geojson_hash: hashes.tiles_geojson,
+        counts,
         inputs,
         skipped_invalid: skipped,
     }
@@ -331,23 +359,19 @@ pub const MVT_ARCHIVE: &str = "tiles.mvt.pmtiles";
 /// The bundle's GeoJSON archive.
 pub const GEOJSON_ARCHIVE: &str = "tiles.geojson.pmtiles";
 
-/// The tile pyramid of a bundle's points, encoded: the tiles, their description, and both
-/// archives.
+/// The tile pyramid of a bundle's points, encoded: how many tiles, and both archives.
 struct TileFiles {
-    tiles: Vec<tiles::Tile>,
-    meta: TileJson,
+    tiles: usize,
     mvt: Vec<u8>,
     geojson: Vec<u8>,
 }
 
 impl TileFiles {
     /// The pyramid of `points` (by ordinal), cut from `clusters` built from them.
-    fn make(points: &[ContactPoint], clusters: &ClusterIndex) -> Result<TileFiles, BundleError> {
-        let tiles = tiles::generate(points, clusters).map_err(|e| BundleError::Tiles(e.to_string()))?;
-        let meta = TileJson::of(points);
-        let archive = |f: TileFormat| tiles::archive::write(&tiles, f, &meta).map_err(|e| BundleError::Tiles(e.to_string()));
-        let (mvt, geojson) = (archive(TileFormat::Mvt)?, archive(TileFormat::GeoJson)?);
-        Ok(TileFiles { tiles, meta, mvt, geojson })
+    fn make(points: &[TileDesk], clusters: &ClusterIndex) -> Result<TileFiles, BundleError> {
+        let (mut mvt, mut geojson) = (std::io::Cursor::new(Vec::new()), std::io::Cursor::new(Vec::new()));
+        let tiles = write_archives(points, clusters, &TileJson::of(points), &mut mvt, &mut geojson)?;
+        Ok(TileFiles { tiles, mvt: mvt.into_inner(), geojson: geojson.into_inner() })
     }
 
     /// The archives, read back as a server reads them.
@@ -357,14 +381,32 @@ impl TileFiles {
     }
 }
 
+/// Writes the tile pyramid of `desks` (cut from `clusters`) as the two archives, one zoom at a
+/// time, so only one zoom's tiles are held; how many tiles.
+fn write_archives(desks: &[TileDesk], clusters: &ClusterIndex, meta: &TileJson, mvt: impl Write + std::io::Seek, geojson: impl Write + std::io::Seek) -> Result<usize, BundleError> {
+    let archive_error = |e: tiles::ArchiveError| BundleError::Tiles(e.to_string());
+    let mut m = tiles::archive::ArchiveWriter::create(mvt, TileFormat::Mvt, meta).map_err(archive_error)?;
+    let mut g = tiles::archive::ArchiveWriter::create(geojson, TileFormat::GeoJson, meta).map_err(archive_error)?;
+    let mut count = 0;
+    tiles::generate_each(desks, clusters, &mut |t| -> Result<(), BundleError> {
+        m.add(&t).map_err(archive_error)?;
+        g.add(&t).map_err(archive_error)?;
+        count += 1;
+        Ok(())
+    })?;
+    m.finish().map_err(archive_error)?;
+    g.finish().map_err(archive_error)?;
+    Ok(count)
+}
+
 const DESKS_MAGIC: &[u8; 8] = b"SPTLDSK1";
 
 /// `desks.bin`, little-endian: magic, desk count (u64), language table (u32 count, then each code
 /// as u8 length + bytes), feature offsets ((count + 1) × u64), positions (count × f64 lat, f64
 /// lon), filter fields (count × u64 language mask, u32 domain mask, u8 audience), and the
 /// ordinals sorted by id (count × u32).
-fn encode_desks(desks: &DeskStore, entries: &[Entry], langs: &[String]) -> Vec<u8> {
-    let n = desks.len();
+fn encode_desks(offsets: &[u64], positions: &[[f64; 2]], by_id: &[u32], entries: &[Entry], langs: &[String]) -> Vec<u8> {
+    let n = positions.len();
     let mut out = Vec::with_capacity(16 + n * 45);
     out.extend_from_slice(DESKS_MAGIC);
     out.extend_from_slice(&(n as u64).to_le_bytes());
@@ -373,10 +415,10 @@ fn encode_desks(desks: &DeskStore, entries: &[Entry], langs: &[String]) -> Vec<u
         out.push(l.len() as u8);
         out.extend_from_slice(l.as_bytes());
     }
-    for o in desks.offsets() {
+    for o in offsets {
         out.extend_from_slice(&o.to_le_bytes());
     }
-    for p in desks.positions() {
+    for p in positions {
         out.extend_from_slice(&p[0].to_le_bytes());
         out.extend_from_slice(&p[1].to_le_bytes());
     }
@@ -388,7 +430,7 @@ fn encode_desks(desks: &DeskStore, entries: &[Entry], langs: &[String]) -> Vec<u
             Audience::Unions => 1,
         });
     }
-    for o in desks.id_index() {
+    for o in by_id {
         out.extend_from_slice(&o.to_le_bytes());
     }
     out
@@ -498,6 +540,11 @@ pub trait Progress {
 /// other on the map sit near each other in memory: an answer's features are then read from a few
 /// places instead of ten random ones. Deterministic, so builds stay reproducible.
 pub fn spatial_order(points: &mut [ContactPoint]) {
+    points.sort_by_cached_key(|p| (spatial_key(p), p.id.clone()));
+}
+
+/// A desk's place on the Z-order curve of [`spatial_order`] (ties are broken by id).
+pub fn spatial_key(p: &ContactPoint) -> u64 {
     fn spread(v: u32) -> u64 {
         // Interleave: bit i of v goes to bit 2i.
         let mut x = u64::from(v);
@@ -507,12 +554,9 @@ pub fn spatial_order(points: &mut [ContactPoint]) {
         x = (x | (x << 2)) & 0x3333_3333_3333_3333;
         (x | (x << 1)) & 0x5555_5555_5555_5555
     }
-    let key = |p: &ContactPoint| {
-        let x = ((p.position.lon.degrees() + 180.0) / 360.0 * f64::from(u32::MAX)) as u32;
-        let y = ((p.position.lat.degrees() + 90.0) / 180.0 * f64::from(u32::MAX)) as u32;
-        spread(x) | (spread(y) << 1)
-    };
-    points.sort_by_cached_key(|p| (key(p), p.id.clone()));
+    let x = ((p.position.lon.degrees() + 180.0) / 360.0 * f64::from(u32::MAX)) as u32;
+    let y = ((p.position.lat.degrees() + 90.0) / 180.0 * f64::from(u32::MAX)) as u32;
+    spread(x) | (spread(y) << 1)
 }
 
 /// Writes a bundle of `points` to `out`, atomically, in [`spatial_order`]. An existing bundle at
@@ -541,6 +585,110 @@ pub fn write_with_tiles(
     tree: Option<TreeOptions>,
     progress: &mut dyn Progress,
 ) -> Result<(Manifest, Option<tree::TreeSummary>), BundleError> {
+    spatial_order(&mut points);
+    write_ordered(&mut InMemory(&points), inputs, skipped, out, tree, progress)
+}
+
+/// What [`OrderedDesks::each`] calls with each desk: its ordinal, stored feature and record.
+pub type EachDesk<'a> = dyn FnMut(usize, &[u8], &ContactPoint) -> Result<(), BundleError> + 'a;
+
+/// Desks in bundle order, as [`write_ordered`] takes them: each desk's stored feature (its line
+/// of `points.geojson`, see [`store::write_stored`]) with its record, once each in order, and
+/// any desk's feature on demand (for the sample the shared segments are learnt from).
+pub trait OrderedDesks {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The desks' counts (their languages' frequencies give the filter bits before the first
+    /// desk is written).
+    fn counts(&self) -> Counts;
+    /// Desk `ord`'s stored feature, into `buf` (cleared first).
+    fn feature(&mut self, ord: usize, buf: &mut Vec<u8>) -> Result<(), BundleError>;
+    /// Calls `f` with every desk in order: its ordinal, stored feature and record.
+    fn each(&mut self, f: &mut EachDesk) -> Result<(), BundleError>;
+}
+
+/// Desks held in memory, already in bundle order.
+struct InMemory<'a>(&'a [ContactPoint]);
+
+impl OrderedDesks for InMemory<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn counts(&self) -> Counts {
+        Counts::of(self.0)
+    }
+    fn feature(&mut self, ord: usize, buf: &mut Vec<u8>) -> Result<(), BundleError> {
+        buf.clear();
+        store::write_stored(&self.0[ord], buf);
+        Ok(())
+    }
+    fn each(&mut self, f: &mut EachDesk) -> Result<(), BundleError> {
+        let mut buf = Vec::new();
+        for (ord, p) in self.0.iter().enumerate() {
+            buf.clear();
+            store::write_stored(p, &mut buf);
+            f(ord, &buf, p)?;
+        }
+        Ok(())
+    }
+}
+
+/// A file being written, hashed and counted as it goes.
+struct HashedFile {
+    out: std::io::BufWriter<File>,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl HashedFile {
+    fn create(path: &Path) -> Result<HashedFile, BundleError> {
+        let f = File::create(path).map_err(io(path))?;
+        Ok(HashedFile { out: std::io::BufWriter::with_capacity(1 << 20, f), hasher: blake3::Hasher::new(), written: 0 })
+    }
+
+    fn put(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(b);
+        self.written += b.len() as u64;
+        self.out.write_all(b)
+    }
+
+    /// Flushes and syncs the file; its hash.
+    fn finish(self) -> std::io::Result<String> {
+        let f = self.out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        Ok(self.hasher.finalize().to_hex().to_string())
+    }
+}
+
+/// Writes `bytes` to a new file at `path`, synced.
+fn put_file(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
+    let mut f = File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// BLAKE3 of the file at `path`, read in pieces.
+fn hash_file(path: &Path) -> Result<String, BundleError> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(File::open(path).map_err(io(path))?).map_err(io(path))?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Writes the bundle of `desks` (in bundle order) to `out` atomically, and the static tile tree
+/// when asked. Each desk is read once and goes straight to every file that holds it (features,
+/// tokens, text index); what stays in memory until the end is a few dozen bytes per desk
+/// (position, filter fields, id, what its tiles show), so a bundle of any size is written
+/// without holding its records.
+pub fn write_ordered(
+    desks: &mut dyn OrderedDesks,
+    inputs: Vec<InputSummary>,
+    skipped: usize,
+    out: &Path,
+    tree: Option<TreeOptions>,
+    progress: &mut dyn Progress,
+) -> Result<(Manifest, Option<tree::TreeSummary>), BundleError> {
     if let Some(t) = tree {
         tree::check_target(t.dir)?;
     }
@@ -561,36 +709,99 @@ pub fn write_with_tiles(
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("bundle");
     let _lock = lock_and_clean(&parent, name)?;
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent).map_err(io(&parent))?;
+    let at = |file: &str| tmp.path().join(file);
 
-    spatial_order(&mut points);
-    let points = &points[..];
-    progress.phase("writing points", points.len() as u64);
-    let desks = DeskStore::from_points(points);
-    let (entries, langs) = SpatialIndex::entries(points);
-    let desks_bin = encode_desks(&desks, &entries, &langs);
-    progress.inc(points.len() as u64);
-
-    progress.phase("precompressing points", points.len() as u64);
-    let packed = PackedFeatures::build(&desks.trimmed_features().collect::<Vec<_>>()).encode();
-    progress.inc(points.len() as u64);
-
-    progress.phase("making tiles", points.len() as u64);
-    let pyramid = TileFiles::make(points, &ClusterIndex::build(&entries, desks.positions()))?;
-    for (name, bytes) in [("points.geojson", desks.geojson()), ("desks.bin", &desks_bin[..]), ("points.packed", &packed[..]), (MVT_ARCHIVE, &pyramid.mvt[..]), (GEOJSON_ARCHIVE, &pyramid.geojson[..])] {
-        let path = tmp.path().join(name);
-        let mut f = File::create(&path).map_err(io(&path))?;
-        f.write_all(bytes).map_err(io(&path))?;
-        f.sync_all().map_err(io(&path))?;
+    let n = desks.len();
+    let counts = desks.counts();
+    progress.phase("learning shared segments", 1);
+    let mut buf = Vec::new();
+    let mut sample = Vec::new();
+    for ord in packed::sample_ords(n) {
+        desks.feature(ord, &mut buf)?;
+        sample.push(buf[..buf.len().saturating_sub(2)].to_vec());
     }
-    progress.inc(points.len() as u64);
+    let segments = Segments::learn(&sample.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    drop(sample);
 
-    progress.phase("indexing text", points.len() as u64);
-    let tdir = tmp.path().join("text");
+    progress.phase("writing points, tokens and text", n as u64);
+    let (packed_path, geojson_path) = (at("points.packed"), at("points.geojson"));
+    let mut packer = PackedWriter::create(File::create(&packed_path).map_err(io(&packed_path))?, segments, n).map_err(io(&packed_path))?;
+    let mut geojson = HashedFile::create(&geojson_path)?;
+    geojson.put(store::HEADER).map_err(io(&geojson_path))?;
+    let tdir = at("text");
     std::fs::create_dir(&tdir).map_err(io(&tdir))?;
-    TextIndex::build(points, Some(&tdir), Taxonomy::embedded(), &mut |n| progress.inc(n))?;
+    let mut text = TextBuilder::create(Some(&tdir))?;
+    let (lang_bits, langs) = SpatialIndex::lang_bits(counts.languages.iter().map(|(l, c)| (l.as_str(), *c)));
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(geojson.written);
+    let mut positions = Vec::with_capacity(n);
+    let mut entries = Vec::with_capacity(n);
+    let mut tile_desks = Vec::with_capacity(n);
+    let (mut ids, mut id_ends) = (Vec::new(), Vec::with_capacity(n + 1));
+    id_ends.push(0usize);
+    desks.each(&mut |ord, feature, p| {
+        if ord != positions.len() || ord >= n {
+            return Err(BundleError::Other(format!("desk {ord} came out of order (expected {} of {n})", positions.len())));
+        }
+        if ord > 0 {
+            geojson.put(store::SEP).map_err(io(&geojson_path))?;
+        }
+        geojson.put(feature).map_err(io(&geojson_path))?;
+        offsets.push(geojson.written);
+        packer.add(&feature[..feature.len().saturating_sub(2)]).map_err(io(&packed_path))?;
+        text.add(ord, p)?;
+        positions.push([p.position.lat.degrees(), p.position.lon.degrees()]);
+        entries.push(SpatialIndex::entry_of(ord as u32, p, &lang_bits));
+        tile_desks.push(TileDesk::of(p));
+        ids.extend_from_slice(p.id.as_bytes());
+        id_ends.push(ids.len());
+        if ord % 4096 == 4095 {
+            progress.inc(4096);
+        }
+        Ok(())
+    })?;
+    if positions.len() != n {
+        return Err(BundleError::Other(format!("{} desks written of {n}", positions.len())));
+    }
+    progress.inc(n as u64 % 4096);
+    geojson.put(store::TRAILER).map_err(io(&geojson_path))?;
+    let content_hash = geojson.finish().map_err(io(&geojson_path))?;
+    packer.finish().map_err(io(&packed_path))?;
 
-    let manifest = manifest(points, inputs, skipped, &desks, &desks_bin, &packed, &pyramid);
-    let mpath = tmp.path().join("manifest.json");
+    let id = |o: u32| &ids[id_ends[o as usize]..id_ends[o as usize + 1]];
+    let mut by_id: Vec<u32> = (0..n as u32).collect();
+    by_id.sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
+    drop((ids, id_ends));
+    let desks_bin = encode_desks(&offsets, &positions, &by_id, &entries, &langs);
+    drop((offsets, by_id));
+    put_file(&at("desks.bin"), &desks_bin)?;
+
+    progress.phase("indexing text", 1);
+    text.finish(Taxonomy::embedded())?;
+    progress.inc(1);
+
+    progress.phase("making tiles", n as u64);
+    let clusters = ClusterIndex::build(&entries, &positions);
+    drop((entries, positions));
+    let meta = TileJson::of(&tile_desks);
+    let (mvt_path, geojson_path) = (at(MVT_ARCHIVE), at(GEOJSON_ARCHIVE));
+    let mut mvt_file = File::create(&mvt_path).map_err(io(&mvt_path))?;
+    let mut geojson_file = File::create(&geojson_path).map_err(io(&geojson_path))?;
+    let tiles = write_archives(&tile_desks, &clusters, &meta, &mut mvt_file, &mut geojson_file)?;
+    mvt_file.sync_all().map_err(io(&mvt_path))?;
+    geojson_file.sync_all().map_err(io(&geojson_path))?;
+    drop((tile_desks, clusters));
+    progress.inc(n as u64);
+
+    let hashes = Hashes {
+        content: content_hash,
+        desks: hash_of(&desks_bin),
+        packed: hash_file(&packed_path)?,
+        tiles_mvt: hash_file(&at(MVT_ARCHIVE))?,
+        tiles_geojson: hash_file(&at(GEOJSON_ARCHIVE))?,
+    };
+    let manifest = manifest(counts, inputs, skipped, hashes, tiles);
+    let mpath = at("manifest.json");
     let mut mf = File::create(&mpath).map_err(io(&mpath))?;
     serde_json::to_writer_pretty(&mut mf, &manifest).map_err(|e| BundleError::Other(e.to_string()))?;
     mf.write_all(b"\n").map_err(io(&mpath))?;
@@ -611,9 +822,15 @@ pub fn write_with_tiles(
     sync_dir(&parent)?;
     let summary = match tree {
         Some(t) => {
-            progress.phase("writing the tile tree", pyramid.tiles.len() as u64);
-            let summary = tree::write(t.dir, &pyramid.tiles, &pyramid.mvt, &pyramid.meta.document(t.base_url))?;
-            progress.inc(pyramid.tiles.len() as u64);
+            progress.phase("writing the tile tree", tiles as u64);
+            // From the archives just written, as a server maps them.
+            let archive = |name: &str| {
+                let path = out.join(name);
+                let bytes = FileBytes::map(&path).map_err(io(&path))?;
+                Archive::parse(bytes::Bytes::from_owner(bytes)).map_err(|e| BundleError::Tiles(format!("{name}: {e}")))
+            };
+            let summary = tree::write(t.dir, &archive(MVT_ARCHIVE)?, &archive(GEOJSON_ARCHIVE)?, &meta.document(t.base_url))?;
+            progress.inc(tiles as u64);
             Some(summary)
         }
         None => None,

@@ -71,22 +71,17 @@ impl PackedFeatures {
     /// Learns the segments from `features` (each without its last two bytes, the `}}` an
     /// answer may splice `distance_m` before) and tokenises every one.
     pub fn build(features: &[&[u8]]) -> PackedFeatures {
-        let segments = learn_segments(features);
-        let lookup: HashMap<&[u8], u16> = segments.iter().enumerate().map(|(i, s)| (&s[..], i as u16)).collect();
-        let mut seg_bytes = Vec::new();
-        let mut seg_ends = Vec::with_capacity(segments.len());
-        for s in &segments {
-            seg_bytes.extend_from_slice(s);
-            seg_ends.push(seg_bytes.len() as u32);
-        }
+        let sample: Vec<&[u8]> = sample_ords(features.len()).map(|i| features[i]).collect();
+        let segments = Segments::learn(&sample);
         let mut tokens = Vec::with_capacity(features.len() * 300);
         let mut ends = Vec::with_capacity(features.len() + 1);
         ends.push(0);
         let mut lz = Lz::default();
         for f in features {
-            tokenise(f, &lookup, &mut lz, &mut tokens);
+            tokenise(f, &segments.lookup, &mut lz, &mut tokens);
             ends.push(tokens.len() as u64);
         }
+        let Segments { bytes: seg_bytes, ends: seg_ends, .. } = segments;
         PackedFeatures { seg_bytes, seg_ends, tokens: tokens.into(), tokens_at: 0, ends }
     }
 
@@ -305,24 +300,118 @@ fn pieces(f: &[u8], mut piece: impl FnMut(usize, usize)) {
 /// The strings that recur across desks: pieces seen in at least 1 in 2 000 of the sampled
 /// features (and twice), longest-saving first, up to [`MAX_SEGMENTS`]; segment 0 is
 /// [`DISTANCE_TEXT`].
-fn learn_segments(features: &[&[u8]]) -> Vec<Vec<u8>> {
-    let step = features.len().div_ceil(SAMPLE).max(1);
-    let sampled = features.len().div_ceil(step);
-    let mut counts: HashMap<&[u8], u32> = HashMap::new();
-    for f in features.iter().step_by(step) {
-        pieces(f, |a, b| {
-            if (MIN_SEGMENT..=MAX_SEGMENT).contains(&(b - a)) {
-                *counts.entry(&f[a..b]).or_default() += 1;
-            }
-        });
+/// The ordinals of the features the segments are learnt from: at most [`SAMPLE`] of `n`, spread
+/// evenly over them.
+pub fn sample_ords(n: usize) -> impl Iterator<Item = usize> {
+    (0..n).step_by(n.div_ceil(SAMPLE).max(1))
+}
+
+/// The segments of a bundle: their texts, concatenated, where each ends, and each text's id.
+pub struct Segments {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    lookup: HashMap<Box<[u8]>, u16>,
+}
+
+impl Segments {
+    /// Learns the segments from `sample` (see [`sample_ords`]), each feature without its last two
+    /// bytes.
+    pub fn learn(sample: &[&[u8]]) -> Segments {
+        let mut counts: HashMap<&[u8], u32> = HashMap::new();
+        for f in sample {
+            pieces(f, |a, b| {
+                if (MIN_SEGMENT..=MAX_SEGMENT).contains(&(b - a)) {
+                    *counts.entry(&f[a..b]).or_default() += 1;
+                }
+            });
+        }
+        let min = (sample.len() / 2000).max(2) as u32;
+        let mut kept: Vec<(&[u8], u32)> = counts.into_iter().filter(|&(s, n)| n >= min && s != DISTANCE_TEXT).collect();
+        // What a segment saves is about its length times its uses; ties by text, so a build is
+        // reproducible.
+        kept.sort_unstable_by(|a, b| (b.1 as u64 * b.0.len() as u64).cmp(&(a.1 as u64 * a.0.len() as u64)).then(a.0.cmp(b.0)));
+        kept.truncate(MAX_SEGMENTS);
+        let mut segments = Segments { bytes: Vec::new(), ends: Vec::new(), lookup: HashMap::new() };
+        for s in std::iter::once(DISTANCE_TEXT).chain(kept.into_iter().map(|(s, _)| s)) {
+            segments.bytes.extend_from_slice(s);
+            segments.ends.push(segments.bytes.len() as u32);
+            segments.lookup.insert(s.into(), segments.lookup.len() as u16);
+        }
+        segments
     }
-    let min = (sampled / 2000).max(2) as u32;
-    let mut kept: Vec<(&[u8], u32)> = counts.into_iter().filter(|&(s, n)| n >= min && s != DISTANCE_TEXT).collect();
-    // What a segment saves is about its length times its uses; ties by text, so a build is
-    // reproducible.
-    kept.sort_unstable_by(|a, b| (b.1 as u64 * b.0.len() as u64).cmp(&(a.1 as u64 * a.0.len() as u64)).then(a.0.cmp(b.0)));
-    kept.truncate(MAX_SEGMENTS);
-    std::iter::once(DISTANCE_TEXT.to_vec()).chain(kept.into_iter().map(|(s, _)| s.to_vec())).collect()
+
+    /// The file's head up to the token offsets: magic, segment count, segment lengths and texts,
+    /// desk count.
+    fn write_head(&self, desks: usize, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(MAGIC)?;
+        out.write_all(&(self.ends.len() as u32).to_le_bytes())?;
+        for e in &self.ends {
+            out.write_all(&e.to_le_bytes())?;
+        }
+        out.write_all(&self.bytes)?;
+        out.write_all(&(desks as u64).to_le_bytes())
+    }
+}
+
+/// Writes `points.packed` one feature at a time, for a build that never holds every feature's
+/// tokens: the token offsets, which come before the tokens in the file, are left as a hole of
+/// the right size and written last.
+pub struct PackedWriter {
+    file: std::io::BufWriter<std::fs::File>,
+    segments: Segments,
+    lz: Lz,
+    buf: Vec<u8>,
+    /// Where the token offsets go in the file, and the offsets so far.
+    ends_at: u64,
+    ends: Vec<u64>,
+    desks: usize,
+}
+
+impl PackedWriter {
+    /// Starts the file of `desks` features, tokenised against `segments`.
+    pub fn create(file: std::fs::File, segments: Segments, desks: usize) -> std::io::Result<PackedWriter> {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+        segments.write_head(desks, &mut file)?;
+        let ends_at = std::io::Seek::stream_position(&mut file)?;
+        let zeros = [0u8; 8192];
+        let mut hole = (desks as u64 + 1) * 8;
+        while hole > 0 {
+            let n = hole.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])?;
+            hole -= n as u64;
+        }
+        let mut ends = Vec::with_capacity(desks + 1);
+        ends.push(0);
+        Ok(PackedWriter { file, segments, lz: Lz::default(), buf: Vec::new(), ends_at, ends, desks })
+    }
+
+    /// Tokenises and writes the next feature (without its last two bytes).
+    pub fn add(&mut self, feature: &[u8]) -> std::io::Result<()> {
+        self.buf.clear();
+        tokenise(feature, &self.segments.lookup, &mut self.lz, &mut self.buf);
+        std::io::Write::write_all(&mut self.file, &self.buf)?;
+        let end = self.ends.last().copied().unwrap_or(0) + self.buf.len() as u64;
+        self.ends.push(end);
+        Ok(())
+    }
+
+    /// Writes the token offsets into their place and syncs the file.
+    pub fn finish(self) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        if self.ends.len() != self.desks + 1 {
+            return Err(std::io::Error::other(format!("{} features written for {} desks", self.ends.len() - 1, self.desks)));
+        }
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(self.ends_at))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+        for e in &self.ends {
+            w.write_all(&e.to_le_bytes())?;
+        }
+        w.flush()?;
+        drop(w);
+        file.sync_all()
+    }
 }
 
 /// Hash chains over one feature, reused between features.
@@ -385,7 +474,7 @@ impl Lz {
 
 /// Appends the tokens of feature `f`: segments where a piece is one, elsewhere greedy matches
 /// inside the feature and literal runs.
-fn tokenise(f: &[u8], lookup: &HashMap<&[u8], u16>, lz: &mut Lz, out: &mut Vec<u8>) {
+fn tokenise(f: &[u8], lookup: &HashMap<Box<[u8]>, u16>, lz: &mut Lz, out: &mut Vec<u8>) {
     lz.reset(f.len());
     let mut regions: Vec<(usize, usize, Option<u16>)> = Vec::new();
     pieces(f, |a, b| {
@@ -1158,6 +1247,28 @@ mod tests {
         }
         assert!(PackedFeatures::decode(file[..file.len() - 1].to_vec().into(), t.iter()).is_err());
         assert!(PackedFeatures::decode(file.clone().into(), t[..49].iter()).is_err(), "desk count checked");
+    }
+
+    #[test]
+    fn the_streamed_file_is_the_encoded_one() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+        for n in [0usize, 1, 300] {
+            let fs = features(&mut rng, n);
+            let t = trimmed(&fs);
+            let sample: Vec<&[u8]> = sample_ords(t.len()).map(|i| t[i]).collect();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("points.packed");
+            let mut w = PackedWriter::create(std::fs::File::create(&path).unwrap(), Segments::learn(&sample), n).unwrap();
+            for f in &t {
+                w.add(f).unwrap();
+            }
+            w.finish().unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), PackedFeatures::build(&t).encode(), "{n} features");
+        }
+        // Fewer features than announced is an error, not a file with a hole.
+        let dir = tempfile::tempdir().unwrap();
+        let w = PackedWriter::create(std::fs::File::create(dir.path().join("p")).unwrap(), Segments::learn(&[]), 2).unwrap();
+        assert!(w.finish().is_err());
     }
 
     #[test]

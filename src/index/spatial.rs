@@ -371,24 +371,26 @@ impl SpatialIndex {
                 *freq.entry(l.as_str()).or_default() += 1;
             }
         }
+        let (lang_bits, table) = Self::lang_bits(freq);
+        let entries = points.iter().enumerate().map(|(ord, p)| Self::entry_of(ord as u32, p, &lang_bits)).collect();
+        (entries, table)
+    }
+
+    /// The language bits from how many desks speak each language: the 63 most spoken (ties by
+    /// code) get a bit each, by rank; the map, and the codes by bit.
+    pub fn lang_bits<'a>(freq: impl IntoIterator<Item = (&'a str, usize)>) -> (HashMap<String, u8>, Vec<String>) {
         let mut by_freq: Vec<(&str, usize)> = freq.into_iter().collect();
         by_freq.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let lang_bits: HashMap<String, u8> =
-            by_freq.iter().take(63).enumerate().map(|(i, (l, _))| (l.to_string(), i as u8)).collect();
-        let entries = points
-            .iter()
-            .enumerate()
-            .map(|(ord, p)| {
-                let langs = p.languages.iter().fold(0u64, |m, l| {
-                    m | lang_bits.get(l.as_str()).map_or(RARE_BIT, |&b| 1u64 << b)
-                });
-                let domains = p.domains.iter().fold(0u32, |m, d| m | (1 << d.index()));
-                Self::entry(ord as u32, p.position.lat.degrees(), p.position.lon.degrees(), langs, domains, p.audience)
-            })
-            .collect();
-        let mut table: Vec<(String, u8)> = lang_bits.into_iter().collect();
-        table.sort_by_key(|(_, b)| *b);
-        (entries, table.into_iter().map(|(l, _)| l).collect())
+        let table: Vec<String> = by_freq.iter().take(63).map(|(l, _)| l.to_string()).collect();
+        let bits = table.iter().enumerate().map(|(i, l)| (l.clone(), i as u8)).collect();
+        (bits, table)
+    }
+
+    /// The element of desk `ord`, with its languages as `lang_bits` gives them.
+    pub fn entry_of(ord: u32, p: &ContactPoint, lang_bits: &HashMap<String, u8>) -> Entry {
+        let langs = p.languages.iter().fold(0u64, |m, l| m | lang_bits.get(l.as_str()).map_or(RARE_BIT, |&b| 1u64 << b));
+        let domains = p.domains.iter().fold(0u32, |m, d| m | (1 << d.index()));
+        Self::entry(ord, p.position.lat.degrees(), p.position.lon.degrees(), langs, domains, p.audience)
     }
 
     /// Builds the tree from its elements and the language table (codes by bit).

@@ -36,14 +36,39 @@ pub enum StoreError {
 }
 
 const PREFIX: &[u8] = b"{\"type\":\"Feature\",\"id\":\"";
-const HEADER: &[u8] = b"{\"type\":\"FeatureCollection\",\"features\":[\n";
-const SEP: &[u8] = b",\n";
-const TRAILER: &[u8] = b"\n]}\n";
+/// What `points.geojson` holds before the first feature, between two, and after the last.
+pub const HEADER: &[u8] = b"{\"type\":\"FeatureCollection\",\"features\":[\n";
+pub const SEP: &[u8] = b",\n";
+pub const TRAILER: &[u8] = b"\n]}\n";
 
 /// Where feature `i` starts (saturating: a damaged offset is caught by the checks that follow).
 fn start_of(offsets: &[u64], i: usize) -> usize {
     let at = usize::try_from(offsets[i]).unwrap_or(usize::MAX);
     if i == 0 { at } else { at.saturating_add(SEP.len()) }
+}
+
+/// Desk `p`'s stored feature, as `points.geojson` holds it on the desk's line: appended to `out`.
+pub fn write_stored(p: &ContactPoint, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, &PointFeature { point: p, distance_m: None }).expect("writing to a Vec cannot fail");
+}
+
+/// A record read back from its stored feature (written by [`write_stored`] from a validated
+/// record, so it reads back with the model's own serde types), its position from the geometry.
+pub fn read_stored(feature: &[u8]) -> Result<ContactPoint, String> {
+    #[derive(serde::Deserialize)]
+    struct Geometry {
+        coordinates: [f64; 2],
+    }
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        id: String,
+        geometry: Geometry,
+        properties: ContactPoint,
+    }
+    let f: Stored = serde_json::from_slice(feature).map_err(|e| e.to_string())?;
+    let [lon, lat] = f.geometry.coordinates;
+    let position = GeoPoint::new(lat, lon).map_err(|e| e.to_string())?;
+    Ok(ContactPoint { id: f.id, position, ..f.properties })
 }
 
 impl DeskStore {
@@ -57,8 +82,7 @@ impl DeskStore {
             if i > 0 {
                 geojson.extend_from_slice(SEP);
             }
-            serde_json::to_writer(&mut geojson, &PointFeature { point: p, distance_m: None })
-                .expect("writing to a Vec cannot fail");
+            write_stored(p, &mut geojson);
             offsets.push(geojson.len() as u64);
         }
         geojson.extend_from_slice(TRAILER);

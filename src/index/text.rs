@@ -459,6 +459,58 @@ pub struct TextIndex {
     synonyms: SynonymMatcher,
 }
 
+/// Writes a text index one desk at a time, in ordinal order: tantivy writes a segment whenever
+/// its memory budget fills, so a build of any size holds one budget, not every document.
+pub struct TextBuilder {
+    index: Index,
+    writer: IndexWriter,
+    fields: Fields,
+}
+
+impl TextBuilder {
+    /// A new index in `dir` (on disk) or in memory (`None`).
+    pub fn create(dir: Option<&Path>) -> tantivy::Result<TextBuilder> {
+        let (schema, fields) = schema();
+        let index = match dir {
+            Some(d) => Index::create_in_dir(d, schema)?,
+            None => Index::create_in_ram(schema),
+        };
+        register(&index);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        let writer: IndexWriter = index.writer_with_num_threads(threads, 64_000_000 * threads)?;
+        Ok(TextBuilder { index, writer, fields })
+    }
+
+    /// Indexes desk `ord`.
+    pub fn add(&mut self, ord: usize, p: &ContactPoint) -> tantivy::Result<()> {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(f.ord, ord as u64);
+        for l in &p.languages {
+            doc.add_facet(f.lang, lang_facet(l.as_str()));
+        }
+        for d in &p.domains {
+            doc.add_facet(f.domain, lang_facet(d.code()));
+        }
+        doc.add_text(f.audience, p.audience.as_str());
+        doc.add_text(f.name, &p.name);
+        doc.add_text(f.organization, &p.organization);
+        doc.add_text(f.city, &p.address.city);
+        for (lang, text) in &p.description {
+            doc.add_text(f.desc[&analyzer_for(lang)], text);
+        }
+        self.writer.add_document(doc)?;
+        Ok(())
+    }
+
+    /// Commits, waits for the merges, and opens the index.
+    pub fn finish(mut self, taxonomy: &Taxonomy) -> tantivy::Result<TextIndex> {
+        self.writer.commit()?;
+        self.writer.wait_merging_threads()?;
+        TextIndex::open_index(self.index, self.fields, taxonomy)
+    }
+}
+
 impl TextIndex {
     /// Indexes `points` into a new index in `dir` (on disk) or in memory (`None`).
     pub fn build(
@@ -467,36 +519,12 @@ impl TextIndex {
         taxonomy: &Taxonomy,
         on_doc: &mut dyn FnMut(u64),
     ) -> tantivy::Result<TextIndex> {
-        let (schema, f) = schema();
-        let index = match dir {
-            Some(d) => Index::create_in_dir(d, schema)?,
-            None => Index::create_in_ram(schema),
-        };
-        register(&index);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-        let mut writer: IndexWriter = index.writer_with_num_threads(threads, 64_000_000 * threads)?;
+        let mut b = TextBuilder::create(dir)?;
         for (ord, p) in points.iter().enumerate() {
-            let mut doc = TantivyDocument::default();
-            doc.add_u64(f.ord, ord as u64);
-            for l in &p.languages {
-                doc.add_facet(f.lang, lang_facet(l.as_str()));
-            }
-            for d in &p.domains {
-                doc.add_facet(f.domain, lang_facet(d.code()));
-            }
-            doc.add_text(f.audience, p.audience.as_str());
-            doc.add_text(f.name, &p.name);
-            doc.add_text(f.organization, &p.organization);
-            doc.add_text(f.city, &p.address.city);
-            for (lang, text) in &p.description {
-                doc.add_text(f.desc[&analyzer_for(lang)], text);
-            }
-            writer.add_document(doc)?;
+            b.add(ord, p)?;
             on_doc(1);
         }
-        writer.commit()?;
-        writer.wait_merging_threads()?;
-        Self::open_index(index, f, taxonomy)
+        b.finish(taxonomy)
     }
 
     /// Opens an index written by [`TextIndex::build`] in `dir`, read-only (`dir` may be on a

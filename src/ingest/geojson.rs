@@ -22,11 +22,266 @@ pub(crate) fn read(bytes: &[u8], sink: &mut dyn FnMut(RawRecord)) -> Result<(), 
         let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         return Err((Some(line), format!("not UTF-8 text: {e}")));
     }
-    read_from(bytes, sink)
+    read_from(bytes, &|| Ok(bytes), sink).0
 }
 
-/// Feeds each feature of the FeatureCollection read from `input` to `sink` as it is read.
-pub(crate) fn read_from(input: impl Read, sink: &mut dyn FnMut(RawRecord)) -> Result<(), FileError> {
+/// Feeds each feature of the FeatureCollection read from `input` to `sink` as it is read, and
+/// gives `input` back (read to its end when the file is sound).
+///
+/// The fast way: [`Scanner`] finds where each feature starts and ends in large reads, and
+/// serde_json parses the feature from those bytes. If the file is not what that expects, it is
+/// read again from the start (`reopen`) by serde_json alone (a byte at a time, several times
+/// slower), whose report is the one given: the place and reason of the first fault; nothing
+/// more is handed to `sink` then.
+pub(crate) fn read_from<R: Read>(input: R, reopen: &dyn Fn() -> std::io::Result<R>, sink: &mut dyn FnMut(RawRecord)) -> (Result<(), FileError>, R) {
+    let mut scanner = Scanner::new(input);
+    let result = scanner.collection(sink);
+    let input = scanner.input;
+    match result {
+        Ok(()) => (Ok(()), input),
+        Err(fault) => {
+            let diagnosis = match reopen() {
+                Ok(again) => read_slowly(again, &mut |_| {}).err(),
+                Err(_) => None,
+            };
+            (Err(diagnosis.unwrap_or(fault)), input)
+        }
+    }
+}
+
+/// Finds the features of a FeatureCollection in a stream without parsing them: strings (with
+/// their escapes) and bracket depth are followed, every other byte left to serde_json, which
+/// parses each feature, the `type` and every foreign member from the bytes found here. The
+/// buffer holds the feature being read and what is left of the last read, so memory does not
+/// grow with the file.
+struct Scanner<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// Where reading is in `buf`.
+    pos: usize,
+    eof: bool,
+    /// Newlines before `buf[counted]`.
+    line: u64,
+    counted: usize,
+}
+
+const READ_SIZE: usize = 1 << 20;
+
+impl<R: Read> Scanner<R> {
+    fn new(input: R) -> Self {
+        Scanner { input, buf: Vec::with_capacity(READ_SIZE * 2), pos: 0, eof: false, line: 0, counted: 0 }
+    }
+
+    fn fault(&mut self, what: &str) -> FileError {
+        let line = self.line_at(self.pos.min(self.buf.len()));
+        (Some(line), format!("not valid JSON: {what}"))
+    }
+
+    /// The 1-based line of `buf[at]` (`at` not before anything asked earlier).
+    fn line_at(&mut self, at: usize) -> u64 {
+        self.line += self.buf[self.counted..at].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.counted = at;
+        self.line + 1
+    }
+
+    /// Reads more, dropping what was consumed before `keep`; false at the end of the input.
+    fn fill(&mut self, keep: usize) -> Result<bool, FileError> {
+        if self.eof {
+            return Ok(false);
+        }
+        if keep > READ_SIZE {
+            self.line_at(keep);
+            self.buf.drain(..keep);
+            self.pos -= keep;
+            self.counted -= keep;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + READ_SIZE, 0);
+        let n = loop {
+            match self.input.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err((None, format!("cannot read the file: {e}")));
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    /// The next byte that is not white space (not consumed), or None at the end.
+    fn peek(&mut self) -> Result<Option<u8>, FileError> {
+        loop {
+            while self.pos < self.buf.len() {
+                match self.buf[self.pos] {
+                    b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
+                    b => return Ok(Some(b)),
+                }
+            }
+            if !self.fill(self.pos)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), FileError> {
+        if self.peek()? == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.fault(&format!("expected `{}`", b as char)))
+        }
+    }
+
+    /// Skips one value from `pos` (the next byte is not white space); its range in `buf`.
+    fn value(&mut self) -> Result<(usize, usize), FileError> {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        // How far past `pos` the value goes so far (`pos` itself moves if a read drops bytes).
+        let mut len = 0;
+        loop {
+            let i = self.pos + len;
+            if i == self.buf.len() {
+                if !self.fill(self.pos)? {
+                    if in_string || depth > 0 || len == 0 {
+                        return Err(self.fault("unexpected end of the file"));
+                    }
+                    break;
+                }
+                continue;
+            }
+            let b = self.buf[i];
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                    if depth == 0 {
+                        len += 1;
+                        break;
+                    }
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth == 0 => break,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            len += 1;
+                            break;
+                        }
+                    }
+                    b',' | b' ' | b'\t' | b'\n' | b'\r' | b':' if depth == 0 => break,
+                    _ => {}
+                }
+            }
+            len += 1;
+        }
+        let start = self.pos;
+        self.pos += len;
+        Ok((start, self.pos))
+    }
+
+    /// The top-level object, each feature handed to `sink` as soon as it is found.
+    fn collection(&mut self, sink: &mut dyn FnMut(RawRecord)) -> Result<(), FileError> {
+        let (mut kind, mut features) = (None, None);
+        self.expect(b'{')?;
+        if self.peek()? == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                if self.peek()? != Some(b'"') {
+                    return Err(self.fault("key must be a string"));
+                }
+                let (a, b) = self.value()?;
+                let key: String = serde_json::from_slice(&self.buf[a..b]).map_err(|e| self.fault(&e.to_string()))?;
+                self.expect(b':')?;
+                if self.peek()?.is_none() {
+                    return Err(self.fault("unexpected end of the file"));
+                }
+                match key.as_str() {
+                    "type" | "features" if (if key == "type" { kind.is_some() } else { features.is_some() }) => {
+                        return Err(self.fault(&format!("duplicate field `{key}`")));
+                    }
+                    "features" => features = Some(self.features(sink)?),
+                    _ => {
+                        let (a, b) = self.value()?;
+                        let v = &self.buf[a..b];
+                        if key == "type" {
+                            let t: Option<String> = serde_json::from_slice(v).map_err(|e| self.fault(&e.to_string()))?;
+                            kind = Some(t);
+                        } else {
+                            serde_json::from_slice::<IgnoredAny>(v).map_err(|e| self.fault(&e.to_string()))?;
+                        }
+                    }
+                }
+                match self.peek()? {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.fault("expected `,` or `}`")),
+                }
+            }
+        }
+        if self.peek()?.is_some() {
+            return Err(self.fault("trailing characters"));
+        }
+        if kind.flatten().as_deref() != Some("FeatureCollection") {
+            return Err((Some(1), "not a GeoJSON FeatureCollection: the top-level `type` must be \"FeatureCollection\"".into()));
+        }
+        if features != Some(true) {
+            return Err((Some(1), "the FeatureCollection has no `features` array".into()));
+        }
+        Ok(())
+    }
+
+    /// The `features` member: `null` (false), or the array (true), its features handed on.
+    fn features(&mut self, sink: &mut dyn FnMut(RawRecord)) -> Result<bool, FileError> {
+        if self.peek()? == Some(b'n') {
+            let (a, b) = self.value()?;
+            serde_json::from_slice::<()>(&self.buf[a..b]).map_err(|e| self.fault(&e.to_string()))?;
+            return Ok(false);
+        }
+        self.expect(b'[')?;
+        if self.peek()? == Some(b']') {
+            self.pos += 1;
+            return Ok(true);
+        }
+        for i in 0.. {
+            if self.peek()?.is_none() {
+                return Err(self.fault("unexpected end of the file"));
+            }
+            let (a, b) = self.value()?;
+            let line = self.line_at(a);
+            // Any fault in the feature (bad syntax, a number beyond f64 such as `1e400`) is
+            // reported by the slow reading, where it is.
+            let feature = serde_json::from_slice(&self.buf[a..b]).map_err(|e| (Some(line + e.line() as u64 - 1), format!("feature #{i}: not valid JSON: {e}")))?;
+            sink(RawRecord { line: Some(line), record: Record::Feature(i), feature, field_name: property_path });
+            match self.peek()? {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(self.fault("expected `,` or `]`")),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Feeds each feature of the FeatureCollection read from `input` to `sink`, serde_json reading
+/// the whole document a byte at a time: the reference reading, whose reports name the first
+/// fault's place and reason as serde_json sees it.
+fn read_slowly(input: impl Read, sink: &mut dyn FnMut(RawRecord)) -> Result<(), FileError> {
     let newlines = Rc::new(Cell::new(0u64));
     let reader = LineCounter { inner: input, newlines: newlines.clone() };
     let mut de = serde_json::Deserializer::from_reader(reader);

@@ -116,17 +116,19 @@ impl<'s> Ingester<'s> {
     pub fn read_file(&mut self, path: &Path, on_record: &mut dyn FnMut(u64)) {
         let name = path.display().to_string();
         if Format::of(path) == Some(Format::GeoJson) {
-            let file = match std::fs::File::open(path) {
+            // Hashed below the buffer, so in large reads.
+            let open = || std::fs::File::open(path).map(|f| std::io::BufReader::with_capacity(1 << 20, Hashing { inner: f, hasher: blake3::Hasher::new() }));
+            let input = match open() {
                 Ok(f) => f,
                 Err(e) => return self.file_problem(&name, None, format!("cannot read the file: {e}")),
             };
-            let input = std::cell::RefCell::new(Hashing { inner: std::io::BufReader::with_capacity(1 << 20, file), hasher: blake3::Hasher::new() });
-            self.read_with(&name, on_record, |sink, _| geojson::read_from(&mut *input.borrow_mut(), sink), || {
-                // What the reader left (trailing white space, or the rest after an error) is
-                // hashed too, so the summary names the whole file.
-                let mut input = input.borrow_mut();
-                let drained = std::io::copy(&mut *input, &mut std::io::sink());
-                drained.map(|_| input.hasher.finalize().to_hex().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"))
+            self.read_with(&name, on_record, move |sink, _| {
+                let (result, mut input) = geojson::read_from(input, &open, sink);
+                // What the reader left (the rest after a fault) is hashed too, so the summary
+                // names the whole file.
+                let drained = std::io::copy(&mut input, &mut std::io::sink());
+                let hash = drained.map(|_| input.get_ref().hasher.finalize().to_hex().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"));
+                (result, hash)
             });
             return;
         }
@@ -154,51 +156,68 @@ impl<'s> Ingester<'s> {
 
     /// Reads one file already in memory; `name` is how reports refer to it.
     pub fn read_bytes(&mut self, name: &str, format: Format, bytes: &[u8], on_record: &mut dyn FnMut(u64)) {
-        self.read_with(
-            name,
-            on_record,
-            |sink, warnings| match format {
+        self.read_with(name, on_record, |sink, warnings| {
+            let result = match format {
                 Format::GeoJson => geojson::read(bytes, sink),
                 Format::Csv => csv::read(bytes, sink),
                 Format::Hsds => hsds::read(bytes, sink, &mut |w| warnings.push(w)),
                 Format::HsdsTabular => Err((None, "a datapackage.json is read from its folder (Ingester::read_file)".into())),
-            },
-            || blake3::hash(bytes).to_hex().to_string(),
-        );
+            };
+            (result, blake3::hash(bytes).to_hex().to_string())
+        });
     }
 
-    /// Runs a format's reader (`parse`, which feeds records to a sink and may warn), checks every
-    /// record, and sums the file up; `hash` is the file's BLAKE3, asked for once it is read.
+    /// Runs a format's reader (`parse`, which feeds records to a sink, may warn, and gives the
+    /// file's BLAKE3 once it is read), checks every record, and sums the file up. The reader runs
+    /// on a thread of its own, handing records over in batches, so reading and checking share the
+    /// machine's cores; records are checked in the order they were read.
     fn read_with(
         &mut self,
         name: &str,
         on_record: &mut dyn FnMut(u64),
-        parse: impl FnOnce(&mut dyn FnMut(RawRecord), &mut Vec<hsds::Warning>) -> Result<(), (Option<u64>, String)>,
-        hash: impl FnOnce() -> String,
+        parse: impl FnOnce(&mut dyn FnMut(RawRecord), &mut Vec<hsds::Warning>) -> (Result<(), (Option<u64>, String)>, String) + Send,
     ) {
+        const BATCH: usize = 512;
         let (mut records, mut valid) = (0, 0);
         let file: std::sync::Arc<str> = name.into();
-        let mut sink = |raw: RawRecord| {
-            records += 1;
-            on_record(1);
-            if self.accept(&file, raw) {
-                valid += 1;
+        let ((result, hash), warnings) = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(16);
+            let reader = s.spawn(move || {
+                let mut warnings = Vec::new();
+                let mut batch = Vec::with_capacity(BATCH);
+                let out = parse(
+                    &mut |raw| {
+                        batch.push(raw);
+                        if batch.len() == BATCH {
+                            // A closed channel means the checking side has gone: nothing to do.
+                            let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                        }
+                    },
+                    &mut warnings,
+                );
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                (out, warnings)
+            });
+            for batch in rx {
+                for raw in batch {
+                    records += 1;
+                    on_record(1);
+                    if self.accept(&file, raw) {
+                        valid += 1;
+                    }
+                }
             }
-        };
-        let mut warnings = Vec::new();
-        let result = parse(&mut sink, &mut warnings);
+            reader.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
         for (id, field, reason) in warnings {
             self.out.warnings.push(Problem { file: name.to_string(), line: None, record: Record::File, id, field, reason });
         }
         if let Err((line, reason)) = result {
             self.file_problem(name, line, reason);
         }
-        self.out.inputs.push(InputSummary {
-            file: name.to_string(),
-            blake3: hash(),
-            records,
-            valid,
-        });
+        self.out.inputs.push(InputSummary { file: name.to_string(), blake3: hash, records, valid });
     }
 
     fn file_problem(&mut self, file: &str, line: Option<u64>, reason: String) {

@@ -35,35 +35,63 @@ const MAX_INFLATED: u64 = 64 << 20;
 
 /// The PMTiles archive of `tiles` in `format`, described by `meta`.
 pub fn write(tiles: &[Tile], format: Format, meta: &TileJson) -> Result<Vec<u8>, ArchiveError> {
-    let kind = match format {
-        Format::Mvt => TileType::Mvt,
-        // GeoJSON has no PMTiles tile type of its own.
-        Format::GeoJson => TileType::Unknown,
-    };
-    let [west, south, east, north] = meta.bounds;
     let mut out = Cursor::new(Vec::new());
-    let pm = |e: pmtiles::PmtError| bad(format!("writing the {} archive: {e}", format.extension()));
-    let mut w = PmTilesWriter::new(kind)
-        .precompressed(Compression::Gzip)
-        .internal_compression(Compression::Gzip)
-        .min_zoom(0)
-        .max_zoom(MAX_ZOOM)
-        .bounds(west, south, east, north)
-        .center(meta.center[0], meta.center[1])
-        .center_zoom(meta.center[2] as u8)
-        .metadata(meta.metadata())
-        .create(&mut out)
-        .map_err(pm)?;
+    let mut w = ArchiveWriter::create(&mut out, format, meta)?;
     for t in tiles {
-        let coord = pmtiles::TileCoord::new(t.coord.z, t.coord.x, t.coord.y).map_err(pm)?;
-        let data = match format {
+        w.add(t)?;
+    }
+    w.finish()?;
+    Ok(out.into_inner())
+}
+
+/// Writes a PMTiles archive tile by tile, in tile-id order, into `W` (a file, for a build that
+/// does not hold its pyramid): the writer keeps the directory, not the tiles.
+pub struct ArchiveWriter<W: std::io::Write + std::io::Seek> {
+    w: pmtiles::PmTilesStreamWriter<W>,
+    format: Format,
+}
+
+impl<W: std::io::Write + std::io::Seek> ArchiveWriter<W> {
+    /// An archive of tiles in `format`, described by `meta`.
+    pub fn create(out: W, format: Format, meta: &TileJson) -> Result<Self, ArchiveError> {
+        let kind = match format {
+            Format::Mvt => TileType::Mvt,
+            // GeoJSON has no PMTiles tile type of its own.
+            Format::GeoJson => TileType::Unknown,
+        };
+        let [west, south, east, north] = meta.bounds;
+        let w = PmTilesWriter::new(kind)
+            .precompressed(Compression::Gzip)
+            .internal_compression(Compression::Gzip)
+            .min_zoom(0)
+            .max_zoom(MAX_ZOOM)
+            .bounds(west, south, east, north)
+            .center(meta.center[0], meta.center[1])
+            .center_zoom(meta.center[2] as u8)
+            .metadata(meta.metadata())
+            .create(out)
+            .map_err(|e| pm(format, e))?;
+        Ok(ArchiveWriter { w, format })
+    }
+
+    /// Adds `t` (in this archive's format).
+    pub fn add(&mut self, t: &Tile) -> Result<(), ArchiveError> {
+        let coord = pmtiles::TileCoord::new(t.coord.z, t.coord.x, t.coord.y).map_err(|e| pm(self.format, e))?;
+        let data = match self.format {
             Format::Mvt => &t.mvt_gz,
             Format::GeoJson => &t.geojson_gz,
         };
-        w.add_tile(coord, data).map_err(pm)?;
+        self.w.add_tile(coord, data).map_err(|e| pm(self.format, e))
     }
-    w.finalize().map_err(pm)?;
-    Ok(out.into_inner())
+
+    /// Writes the directories and the header.
+    pub fn finish(self) -> Result<(), ArchiveError> {
+        self.w.finalize().map_err(|e| pm(self.format, e))
+    }
+}
+
+fn pm(format: Format, e: pmtiles::PmtError) -> ArchiveError {
+    bad(format!("writing the {} archive: {e}", format.extension()))
 }
 
 /// One directory entry: `run_length` tiles from `tile_id` on share the bytes at `offset` (in the
@@ -265,8 +293,9 @@ mod tests {
         let points = crate::synth::desks(n, 3);
         let (entries, _) = SpatialIndex::entries(&points);
         let positions: Vec<[f64; 2]> = points.iter().map(|p| [p.position.lat.degrees(), p.position.lon.degrees()]).collect();
-        let tiles = super::super::generate(&points, &ClusterIndex::build(&entries, &positions)).unwrap();
-        let bytes = write(&tiles, Format::Mvt, &TileJson::of(&points)).unwrap();
+        let desks: Vec<_> = points.iter().map(crate::tiles::TileDesk::of).collect();
+        let tiles = super::super::generate(&desks, &ClusterIndex::build(&entries, &positions)).unwrap();
+        let bytes = write(&tiles, Format::Mvt, &TileJson::of(&desks)).unwrap();
         (tiles, bytes)
     }
 
@@ -279,7 +308,7 @@ mod tests {
         assert!(a.gzipped() && a.tile_type() == 1);
         for t in &tiles {
             let stored = a.get(t.coord).unwrap_or_else(|| panic!("{:?} missing", t.coord));
-            assert_eq!(a.plain(&stored).unwrap(), t.mvt);
+            assert_eq!(a.plain(&stored).unwrap(), gunzip(&t.mvt_gz).unwrap());
         }
         assert!(a.get(TileCoord::new(14, 0, 0).unwrap()).is_none());
         assert_eq!(TileJson::from_metadata(a.metadata()).unwrap().maxzoom, MAX_ZOOM);

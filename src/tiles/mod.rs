@@ -14,7 +14,7 @@ pub mod tree;
 use crate::index::clusters::{PYRAMID_MAX_ZOOM, lon_lat_of_px};
 
 pub use archive::{Archive, ArchiveError};
-pub use pyramid::{Tile, TileError, TileJson, generate};
+pub use pyramid::{Tile, TileDesk, TileError, TileJson, generate, generate_each};
 
 /// Highest zoom of the pyramid: the cluster pyramid's top, where every desk is its own feature.
 pub const MAX_ZOOM: u8 = PYRAMID_MAX_ZOOM;

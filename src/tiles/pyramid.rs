@@ -16,14 +16,13 @@ use serde::{Deserialize, Serialize};
 use super::{EXTENT, LAYER, MAX_ZOOM, TILE_PX, TileCoord};
 use crate::index::clusters::{ClusterIndex, world_px};
 use crate::model::feature::{ClusterFeature, PointGeometry};
-use crate::model::{Audience, ContactPoint, Domain, Language};
+use crate::model::{Audience, ContactPoint, Language};
 
-/// One non-empty tile in both encodings, plain and gzip-compressed (compressed here, on every
-/// core, rather than one by one by the archive writer).
+/// One non-empty tile in both encodings, gzip-compressed (compressed here, on every core, rather
+/// than one by one by the archive writer); only the compressed form is kept, a pyramid of ten
+/// million desks being gigabytes plain.
 pub struct Tile {
     pub coord: TileCoord,
-    pub mvt: Vec<u8>,
-    pub geojson: Vec<u8>,
     pub mvt_gz: Vec<u8>,
     pub geojson_gz: Vec<u8>,
     /// Features in the tile (clusters and desks).
@@ -40,9 +39,43 @@ pub struct TileError {
     pub reason: String,
 }
 
+/// What a tile shows of a desk: its position and the few fields a map needs, in one allocation
+/// (a build keeps one per desk until the pyramid is cut).
+pub struct TileDesk {
+    lon: f64,
+    lat: f64,
+    public: bool,
+    /// Lengths of the id, name and language list in `text`; the domain list is the rest.
+    lens: [u32; 3],
+    /// The id, the name, the language codes and the domain codes (each list comma-separated).
+    text: Box<str>,
+}
+
+impl TileDesk {
+    pub fn of(p: &ContactPoint) -> TileDesk {
+        let langs = codes(p.languages.iter().map(Language::as_str));
+        let domains = codes(p.domains.iter().map(|d| d.code()));
+        let text = [p.id.as_str(), &p.name, &langs, &domains].concat();
+        TileDesk {
+            lon: p.position.lon.degrees(),
+            lat: p.position.lat.degrees(),
+            public: p.audience == Audience::Public,
+            lens: [p.id.len() as u32, p.name.len() as u32, langs.len() as u32],
+            text: text.into(),
+        }
+    }
+
+    /// The id, name, languages and domains (comma-separated codes).
+    fn fields(&self) -> (&str, &str, &str, &str) {
+        let [a, b, c] = self.lens.map(|l| l as usize);
+        let t = &self.text;
+        (&t[..a], &t[a..a + b], &t[a + b..a + b + c], &t[a + b + c..])
+    }
+}
+
 /// What a tile holds.
 enum Item<'a> {
-    Desk(&'a ContactPoint),
+    Desk(&'a TileDesk),
     Cluster(ClusterFeature),
 }
 
@@ -50,46 +83,59 @@ impl Item<'_> {
     /// (longitude, latitude) in degrees.
     fn position(&self) -> (f64, f64) {
         match self {
-            Item::Desk(p) => (p.position.lon.degrees(), p.position.lat.degrees()),
+            Item::Desk(d) => (d.lon, d.lat),
             Item::Cluster(c) => (c.lon, c.lat),
         }
     }
 }
 
 /// Every non-empty tile of zooms 0–[`MAX_ZOOM`] for the public desks of `points` (by ordinal),
-/// cut from `clusters` (built from the same points), in PMTiles tile-id order. Encoding runs on
+/// cut from `clusters` (built from the same desks), in PMTiles tile-id order. Encoding runs on
 /// every core.
-pub fn generate(points: &[ContactPoint], clusters: &ClusterIndex) -> Result<Vec<Tile>, TileError> {
-    let mut contents: Vec<(TileCoord, Vec<Item>)> = Vec::new();
-    for z in 0..MAX_ZOOM {
-        let mut by_tile: BTreeMap<(u32, u32), Vec<Item>> = BTreeMap::new();
-        for c in clusters.level(z, Audience::Public) {
-            let item = if c.count == 1 { Item::Desk(&points[c.first as usize]) } else { Item::Cluster(c.feature(z, MAX_ZOOM)) };
-            by_tile.entry((c.cx / 4, c.cy / 4)).or_default().push(item);
-        }
-        contents.extend(by_tile.into_iter().map(|((x, y), items)| (TileCoord { z, x, y }, items)));
-    }
-    let mut top: BTreeMap<(u32, u32), Vec<Item>> = BTreeMap::new();
-    for p in points.iter().filter(|p| p.audience == Audience::Public) {
-        let (px, py) = world_px(p.position.lon.degrees(), p.position.lat.degrees(), MAX_ZOOM);
-        top.entry(((px / TILE_PX) as u32, (py / TILE_PX) as u32)).or_default().push(Item::Desk(p));
-    }
-    contents.extend(top.into_iter().map(|((x, y), items)| (TileCoord { z: MAX_ZOOM, x, y }, items)));
-    contents.sort_by_cached_key(|(c, _)| c.id());
+pub fn generate(points: &[TileDesk], clusters: &ClusterIndex) -> Result<Vec<Tile>, TileError> {
+    let mut tiles = Vec::new();
+    generate_each(points, clusters, &mut |t| {
+        tiles.push(t);
+        Ok(())
+    })?;
+    Ok(tiles)
+}
 
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let chunk = contents.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = contents
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(coord, items)| encode(*coord, items)).collect::<Result<Vec<Tile>, TileError>>()))
-            .collect();
-        let mut tiles = Vec::with_capacity(contents.len());
-        for p in parts {
-            tiles.extend(p.join().expect("tile encoding does not panic")?);
+/// [`generate`], each tile handed to `f` as soon as it is encoded, one zoom at a time (tile ids
+/// are zoom-major), so only one zoom's tiles are ever held.
+pub fn generate_each<E: From<TileError>>(points: &[TileDesk], clusters: &ClusterIndex, f: &mut dyn FnMut(Tile) -> Result<(), E>) -> Result<(), E> {
+    for z in 0..=MAX_ZOOM {
+        let mut by_tile: BTreeMap<(u32, u32), Vec<Item>> = BTreeMap::new();
+        if z < MAX_ZOOM {
+            for c in clusters.level(z, Audience::Public) {
+                let item = if c.count == 1 { Item::Desk(&points[c.first as usize]) } else { Item::Cluster(c.feature(z, MAX_ZOOM)) };
+                by_tile.entry((c.cx / 4, c.cy / 4)).or_default().push(item);
+            }
+        } else {
+            for p in points.iter().filter(|p| p.public) {
+                let (px, py) = world_px(p.lon, p.lat, MAX_ZOOM);
+                by_tile.entry(((px / TILE_PX) as u32, (py / TILE_PX) as u32)).or_default().push(Item::Desk(p));
+            }
         }
-        Ok(tiles)
-    })
+        let mut contents: Vec<(TileCoord, Vec<Item>)> = by_tile.into_iter().map(|((x, y), items)| (TileCoord { z, x, y }, items)).collect();
+        contents.sort_by_cached_key(|(c, _)| c.id());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let chunk = contents.len().div_ceil(threads).max(1);
+        let encoded = std::thread::scope(|scope| {
+            let parts: Vec<_> = contents
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(|(coord, items)| encode(*coord, items)).collect::<Result<Vec<Tile>, TileError>>()))
+                .collect();
+            parts.into_iter().map(|p| p.join().expect("tile encoding does not panic")).collect::<Vec<_>>()
+        });
+        drop(contents);
+        for part in encoded {
+            for t in part? {
+                f(t)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn encode(coord: TileCoord, items: &[Item]) -> Result<Tile, TileError> {
@@ -100,7 +146,7 @@ fn encode(coord: TileCoord, items: &[Item]) -> Result<Tile, TileError> {
         let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(b.len() / 2), flate2::Compression::default());
         std::io::Write::write_all(&mut e, b).and_then(|_| e.finish()).map_err(|e| fail(format!("gzip: {e}")))
     };
-    Ok(Tile { coord, mvt_gz: gz(&mvt)?, geojson_gz: gz(&geojson)?, mvt, geojson, features: items.len() })
+    Ok(Tile { coord, mvt_gz: gz(&mvt)?, geojson_gz: gz(&geojson)?, features: items.len() })
 }
 
 /// The position of (lon, lat) in degrees inside `coord`, in MVT units (0 to [`EXTENT`] − 1, y
@@ -139,12 +185,13 @@ fn encode_mvt(coord: TileCoord, items: &[Item]) -> Result<Vec<u8>, mvt::Error> {
         let geom = GeomEncoder::new(GeomType::Point).point(x, y)?.encode()?;
         let mut f = layer.into_feature(geom);
         match item {
-            Item::Desk(p) => {
-                f.add_tag_string("id", &p.id);
-                f.add_tag_string("name", &p.name);
-                f.add_tag_string("audience", p.audience.as_str());
-                f.add_tag_string("languages", &codes(p.languages.iter().map(Language::as_str)));
-                f.add_tag_string("domains", &codes(p.domains.iter().map(|d| d.code())));
+            Item::Desk(d) => {
+                let (id, name, languages, domains) = d.fields();
+                f.add_tag_string("id", id);
+                f.add_tag_string("name", name);
+                f.add_tag_string("audience", Audience::Public.as_str());
+                f.add_tag_string("languages", languages);
+                f.add_tag_string("domains", domains);
             }
             Item::Cluster(c) => {
                 f.add_tag_string("id", &cluster_id(c));
@@ -164,8 +211,8 @@ struct DeskProperties<'a> {
     id: &'a str,
     name: &'a str,
     audience: Audience,
-    languages: &'a [Language],
-    domains: &'a [Domain],
+    languages: Vec<&'a str>,
+    domains: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -177,6 +224,11 @@ struct DeskFeature<'a> {
     properties: DeskProperties<'a>,
 }
 
+/// The codes of a comma-separated list.
+fn list(codes: &str) -> Vec<&str> {
+    codes.split(',').filter(|c| !c.is_empty()).collect()
+}
+
 fn encode_geojson(items: &[Item]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + items.len() * 200);
     out.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"features\":[");
@@ -185,12 +237,13 @@ fn encode_geojson(items: &[Item]) -> Vec<u8> {
             out.push(b',');
         }
         match item {
-            Item::Desk(p) => {
+            Item::Desk(d) => {
+                let (id, name, languages, domains) = d.fields();
                 let f = DeskFeature {
                     kind: "Feature",
-                    id: &p.id,
-                    geometry: PointGeometry { lon: p.position.lon.degrees(), lat: p.position.lat.degrees() },
-                    properties: DeskProperties { id: &p.id, name: &p.name, audience: p.audience, languages: &p.languages, domains: &p.domains },
+                    id,
+                    geometry: PointGeometry { lon: d.lon, lat: d.lat },
+                    properties: DeskProperties { id, name, audience: Audience::Public, languages: list(languages), domains: list(domains) },
                 };
                 serde_json::to_writer(&mut out, &f).expect("writing to a Vec cannot fail");
             }
@@ -240,10 +293,10 @@ struct Document<'a> {
 
 impl TileJson {
     /// The description of the pyramid of `points`' public desks.
-    pub fn of(points: &[ContactPoint]) -> TileJson {
+    pub fn of(points: &[TileDesk]) -> TileJson {
         let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-        for p in points.iter().filter(|p| p.audience == Audience::Public) {
-            let (lon, lat) = (p.position.lon.degrees(), p.position.lat.degrees());
+        for p in points.iter().filter(|p| p.public) {
+            let (lon, lat) = (p.lon, p.lat);
             b = [b[0].min(lon), b[1].min(lat), b[2].max(lon), b[3].max(lat)];
         }
         if !b[0].is_finite() {

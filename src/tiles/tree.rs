@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::Tile;
+use super::Archive;
 use crate::index::bundle::{self, BundleError};
 
 /// Name of the MVT archive in the tree.
@@ -60,8 +60,9 @@ pub fn check_target(dir: &Path) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// Writes the tree of `tiles` to `dir` atomically, with the MVT `archive` and the `tilejson`.
-pub fn write(dir: &Path, tiles: &[Tile], archive: &[u8], tilejson: &[u8]) -> Result<TreeSummary, BundleError> {
+/// Writes the tree of the tiles of the `mvt` and `geojson` archives (the bundle's) to `dir`
+/// atomically, with the MVT archive itself and the `tilejson`.
+pub fn write(dir: &Path, mvt: &Archive, geojson: &Archive, tilejson: &[u8]) -> Result<TreeSummary, BundleError> {
     check_target(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -77,20 +78,26 @@ pub fn write(dir: &Path, tiles: &[Tile], archive: &[u8], tilejson: &[u8]) -> Res
         let mut f = File::create(path).map_err(io(path))?;
         f.write_all(bytes).map_err(io(path))
     };
-    let mut summary = TreeSummary { tiles: tiles.len(), archive_bytes: archive.len() as u64, ..Default::default() };
+    let mut summary = TreeSummary { tiles: mvt.len(), archive_bytes: mvt.bytes().len() as u64, ..Default::default() };
     let mut made: HashSet<(u8, u32)> = HashSet::new();
-    for t in tiles {
-        let c = t.coord;
+    for (c, stored) in mvt.tiles() {
         let column = root.join(c.z.to_string()).join(c.x.to_string());
         if made.insert((c.z, c.x)) {
             std::fs::create_dir_all(&column).map_err(io(&column))?;
         }
-        put(&column.join(format!("{}.mvt", c.y)), &t.mvt)?;
-        put(&column.join(format!("{}.geojson", c.y)), &t.geojson)?;
-        summary.mvt_bytes += t.mvt.len() as u64;
-        summary.geojson_bytes += t.geojson.len() as u64;
+        let fail = |e: String| BundleError::Tiles(format!("tile {}/{}/{}: {e}", c.z, c.x, c.y));
+        let plain_mvt = mvt.plain(&stored).map_err(|e| fail(e.to_string()))?;
+        let stored_geojson = geojson.get(c).ok_or_else(|| fail("missing from the GeoJSON archive".into()))?;
+        let plain_geojson = geojson.plain(&stored_geojson).map_err(|e| fail(e.to_string()))?;
+        put(&column.join(format!("{}.mvt", c.y)), &plain_mvt)?;
+        put(&column.join(format!("{}.geojson", c.y)), &plain_geojson)?;
+        summary.mvt_bytes += plain_mvt.len() as u64;
+        summary.geojson_bytes += plain_geojson.len() as u64;
     }
-    put(&root.join(ARCHIVE), archive)?;
+    if geojson.len() != mvt.len() {
+        return Err(BundleError::Tiles(format!("the archives hold {} MVT and {} GeoJSON tiles", mvt.len(), geojson.len())));
+    }
+    put(&root.join(ARCHIVE), mvt.bytes())?;
     put(&root.join(TILEJSON), tilejson)?;
     let readme = dir.join(README);
     if readme.is_file() {
