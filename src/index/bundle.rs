@@ -7,7 +7,8 @@
 //!   the bytes the API serves);
 //! - `points.packed` — every feature as DEFLATE tokens and the segments they share (see
 //!   [`super::packed`]), from which gzip and deflate answers are joined without compressing;
-//!   checked at load by rebuilding every feature from its tokens;
+//!   every feature's tokens decoded and compared with it as the build writes them (loading
+//!   checks the hash and the structure);
 //! - `desks.bin` — where each feature starts, each desk's position and filter fields, and the
 //!   language table: what the R-tree is rebuilt from without parsing any JSON;
 //! - `text/` — the tantivy index, joined to the desks by ordinal;
@@ -269,14 +270,13 @@ impl Snapshot {
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
         let (packed, text) = std::thread::scope(|scope| {
             let text = scope.spawn(|| TextIndex::open(&dir.join("text"), Taxonomy::embedded()));
-            let packed = map_checked("points.packed", &manifest.packed_hash).and_then(|b| {
-                PackedFeatures::decode(b, desks.trimmed_features()).map_err(|e| corrupt(format!("points.packed: {e}")))
-            });
+            let packed = map_checked("points.packed", &manifest.packed_hash)
+                .and_then(|b| PackedFeatures::open(b, desks.len()).map_err(|e| corrupt(format!("points.packed: {e}"))));
             (packed, text.join().expect("opening the text index does not panic"))
         });
         let (packed, text) = (packed?, text?);
-        // The checks above (the store's and the packed tokens', which rebuild every feature) have
-        // read every page of both files: hand them back until requests need them.
+        // The hashes and the store's checks above have read every page of both files: hand them
+        // back until requests need them.
         desks.release_resident();
         packed.release_resident();
         lap("desk store, packed features and text index");
@@ -773,8 +773,9 @@ pub fn write_ordered(
     by_id.sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
     drop((ids, id_ends));
     let desks_bin = encode_desks(&offsets, &positions, &by_id, &entries, &langs);
-    drop((offsets, by_id));
     put_file(&at("desks.bin"), &desks_bin)?;
+
+    drop((offsets, by_id));
 
     progress.phase("indexing text", 1);
     text.finish(Taxonomy::embedded())?;

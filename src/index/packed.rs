@@ -104,10 +104,20 @@ impl PackedFeatures {
     }
 
     /// Reads a bundle file and checks it against the features it must rebuild (each without its
-    /// last two bytes): every token list is decoded and compared, so a damaged file is refused
-    /// rather than trusted, whatever its hash.
-    /// Takes the file's bytes, so the tokens stay where they were read (no second copy).
+    /// last two bytes): [`PackedFeatures::open`], then [`PackedFeatures::check`].
     pub fn decode(file: FileBytes, features: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) -> Result<PackedFeatures, PackedError> {
+        let p = Self::open(file, features.len())?;
+        p.check(features)?;
+        Ok(p)
+    }
+
+    /// Reads a bundle file of `desks` features, checking its structure (header, segment table,
+    /// desk count, token offsets in order and inside the file) but not the tokens: the build
+    /// checks those as it writes them ([`PackedWriter::add`]), and loading checks the file's
+    /// hash, so a server's start does not rebuild every feature (13 s of CPU at ten million
+    /// desks).
+    /// Takes the file's bytes, so the tokens stay where they were read (no second copy).
+    pub fn open(file: FileBytes, desks: usize) -> Result<PackedFeatures, PackedError> {
         let b = &file[..];
         let mut r = Reader { b, at: 0 };
         if r.take(8)? != MAGIC {
@@ -132,8 +142,8 @@ impl PackedFeatures {
             return Err(PackedError::Header);
         }
         let n = r.u64()? as usize;
-        if n != features.len() {
-            return Err(PackedError::Counts(n, features.len()));
+        if n != desks {
+            return Err(PackedError::Counts(n, desks));
         }
         if n.checked_add(1).and_then(|m| m.checked_mul(8)).is_none_or(|len| len > b.len()) {
             return Err(PackedError::Truncated(r.at));
@@ -146,15 +156,23 @@ impl PackedFeatures {
         if ends[0] != 0 || ends.windows(2).any(|w| w[0] > w[1]) || ends[n] != (b.len() - at) as u64 {
             return Err(PackedError::Truncated(at));
         }
-        let p = PackedFeatures { seg_bytes, seg_ends, tokens: file, tokens_at: at, ends };
+        Ok(PackedFeatures { seg_bytes, seg_ends, tokens: file, tokens_at: at, ends })
+    }
+
+    /// Rebuilds every feature from its tokens and compares it with `features` (each without its
+    /// last two bytes), so tokens that would join into a wrong answer are refused.
+    pub fn check(&self, features: impl ExactSizeIterator<Item = impl AsRef<[u8]>>) -> Result<(), PackedError> {
+        if features.len() != self.ends.len() - 1 {
+            return Err(PackedError::Counts(self.ends.len() - 1, features.len()));
+        }
         let mut buf = Vec::new();
         for (i, f) in features.enumerate() {
             buf.clear();
-            if p.expand(i as u32, &mut buf).is_err() || buf != f.as_ref() {
+            if self.expand(i as u32, &mut buf).is_err() || buf != f.as_ref() {
                 return Err(PackedError::Mismatch(i));
             }
         }
-        Ok(p)
+        Ok(())
     }
 
     /// Gives back the pages of a mapped `points.packed` that loading read (see
@@ -193,40 +211,41 @@ impl PackedFeatures {
 
     /// Decodes desk `ord`'s tokens back to its feature bytes, checking every token.
     fn expand(&self, ord: u32, out: &mut Vec<u8>) -> Result<(), ()> {
-        let t = self.tokens_of(ord);
-        let mut at = 0;
-        while at < t.len() {
-            match t[at] {
-                tag @ 0..=0x7f => {
-                    let n = tag as usize + 1;
-                    out.extend_from_slice(t.get(at + 1..at + 1 + n).ok_or(())?);
-                    at += 1 + n;
-                }
-                TAG_MATCH => {
-                    let m = t.get(at + 1..at + 4).ok_or(())?;
-                    let (len, dist) = (m[0] as usize + 3, u16::from_le_bytes([m[1], m[2]]) as usize);
-                    if dist == 0 || dist > out.len() {
-                        return Err(());
-                    }
-                    for _ in 0..len {
-                        out.push(out[out.len() - dist]);
-                    }
-                    at += 4;
-                }
-                TAG_SEGMENT => {
-                    let m = t.get(at + 1..at + 3).ok_or(())?;
-                    let id = u16::from_le_bytes([m[0], m[1]]);
-                    if id as usize >= self.seg_ends.len() {
-                        return Err(());
-                    }
-                    out.extend_from_slice(self.segment(id));
-                    at += 3;
-                }
-                _ => return Err(()),
-            }
-        }
-        Ok(())
+        expand_tokens(self.tokens_of(ord), &|id| (usize::from(id) < self.seg_ends.len()).then(|| self.segment(id)), out)
     }
+}
+
+/// Decodes tokens `t` back to the bytes they stand for, checking every token; `segment` gives a
+/// segment's text by id (None for an id out of range).
+fn expand_tokens<'s>(t: &[u8], segment: &dyn Fn(u16) -> Option<&'s [u8]>, out: &mut Vec<u8>) -> Result<(), ()> {
+    let mut at = 0;
+    while at < t.len() {
+        match t[at] {
+            tag @ 0..=0x7f => {
+                let n = tag as usize + 1;
+                out.extend_from_slice(t.get(at + 1..at + 1 + n).ok_or(())?);
+                at += 1 + n;
+            }
+            TAG_MATCH => {
+                let m = t.get(at + 1..at + 4).ok_or(())?;
+                let (len, dist) = (m[0] as usize + 3, u16::from_le_bytes([m[1], m[2]]) as usize);
+                if dist == 0 || dist > out.len() {
+                    return Err(());
+                }
+                for _ in 0..len {
+                    out.push(out[out.len() - dist]);
+                }
+                at += 4;
+            }
+            TAG_SEGMENT => {
+                let m = t.get(at + 1..at + 3).ok_or(())?;
+                out.extend_from_slice(segment(u16::from_le_bytes([m[0], m[1]])).ok_or(())?);
+                at += 3;
+            }
+            _ => return Err(()),
+        }
+    }
+    Ok(())
 }
 
 struct Reader<'a> {
@@ -340,6 +359,14 @@ impl Segments {
         segments
     }
 
+    /// Segment `id`'s text.
+    fn text(&self, id: u16) -> Option<&[u8]> {
+        let i = usize::from(id);
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        Some(&self.bytes[start..end])
+    }
+
     /// The file's head up to the token offsets: magic, segment count, segment lengths and texts,
     /// desk count.
     fn write_head(&self, desks: usize, out: &mut impl std::io::Write) -> std::io::Result<()> {
@@ -361,6 +388,8 @@ pub struct PackedWriter {
     segments: Segments,
     lz: Lz,
     buf: Vec<u8>,
+    /// A feature rebuilt from the tokens just made.
+    check: Vec<u8>,
     /// Where the token offsets go in the file, and the offsets so far.
     ends_at: u64,
     ends: Vec<u64>,
@@ -383,13 +412,22 @@ impl PackedWriter {
         }
         let mut ends = Vec::with_capacity(desks + 1);
         ends.push(0);
-        Ok(PackedWriter { file, segments, lz: Lz::default(), buf: Vec::new(), ends_at, ends, desks })
+        Ok(PackedWriter { file, segments, lz: Lz::default(), buf: Vec::new(), check: Vec::new(), ends_at, ends, desks })
     }
 
-    /// Tokenises and writes the next feature (without its last two bytes).
+    /// Tokenises and writes the next feature (without its last two bytes). The tokens are
+    /// decoded again and compared with the feature before they are written, so a bundle never
+    /// holds tokens that would join into a wrong answer (loading then checks only the file's
+    /// hash and structure).
     pub fn add(&mut self, feature: &[u8]) -> std::io::Result<()> {
         self.buf.clear();
         tokenise(feature, &self.segments.lookup, &mut self.lz, &mut self.buf);
+        self.check.clear();
+        let segments = &self.segments;
+        if expand_tokens(&self.buf, &|id| segments.text(id), &mut self.check).is_err() || self.check != feature {
+            let desk = self.ends.len() - 1;
+            return Err(std::io::Error::other(format!("desk {desk}: its tokens do not rebuild its feature")));
+        }
         std::io::Write::write_all(&mut self.file, &self.buf)?;
         let end = self.ends.last().copied().unwrap_or(0) + self.buf.len() as u64;
         self.ends.push(end);

@@ -56,7 +56,9 @@ pub(crate) fn read_from<R: Read>(input: R, reopen: &dyn Fn() -> std::io::Result<
 /// grow with the file.
 struct Scanner<R> {
     input: R,
+    /// Read bytes are `buf[..end]`; the rest is room for the next read.
     buf: Vec<u8>,
+    end: usize,
     /// Where reading is in `buf`.
     pos: usize,
     eof: bool,
@@ -69,11 +71,11 @@ const READ_SIZE: usize = 1 << 20;
 
 impl<R: Read> Scanner<R> {
     fn new(input: R) -> Self {
-        Scanner { input, buf: Vec::with_capacity(READ_SIZE * 2), pos: 0, eof: false, line: 0, counted: 0 }
+        Scanner { input, buf: Vec::new(), end: 0, pos: 0, eof: false, line: 0, counted: 0 }
     }
 
     fn fault(&mut self, what: &str) -> FileError {
-        let line = self.line_at(self.pos.min(self.buf.len()));
+        let line = self.line_at(self.pos.min(self.end));
         (Some(line), format!("not valid JSON: {what}"))
     }
 
@@ -84,30 +86,30 @@ impl<R: Read> Scanner<R> {
         self.line + 1
     }
 
-    /// Reads more, dropping what was consumed before `keep`; false at the end of the input.
+    /// Reads more, dropping what was consumed before `keep` once that is more than a read's worth;
+    /// false at the end of the input.
     fn fill(&mut self, keep: usize) -> Result<bool, FileError> {
         if self.eof {
             return Ok(false);
         }
         if keep > READ_SIZE {
             self.line_at(keep);
-            self.buf.drain(..keep);
+            self.buf.copy_within(keep..self.end, 0);
+            self.end -= keep;
             self.pos -= keep;
             self.counted -= keep;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + READ_SIZE, 0);
+        if self.buf.len() < self.end + READ_SIZE {
+            self.buf.resize(self.end + READ_SIZE, 0);
+        }
         let n = loop {
-            match self.input.read(&mut self.buf[old..]) {
+            match self.input.read(&mut self.buf[self.end..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err((None, format!("cannot read the file: {e}")));
-                }
+                Err(e) => return Err((None, format!("cannot read the file: {e}"))),
             }
         };
-        self.buf.truncate(old + n);
+        self.end += n;
         self.eof = n == 0;
         Ok(n > 0)
     }
@@ -115,7 +117,7 @@ impl<R: Read> Scanner<R> {
     /// The next byte that is not white space (not consumed), or None at the end.
     fn peek(&mut self) -> Result<Option<u8>, FileError> {
         loop {
-            while self.pos < self.buf.len() {
+            while self.pos < self.end {
                 match self.buf[self.pos] {
                     b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
                     b => return Ok(Some(b)),
@@ -143,7 +145,7 @@ impl<R: Read> Scanner<R> {
         let mut len = 0;
         loop {
             let i = self.pos + len;
-            if i == self.buf.len() {
+            if i == self.end {
                 if !self.fill(self.pos)? {
                     if in_string || depth > 0 || len == 0 {
                         return Err(self.fault("unexpected end of the file"));
@@ -417,4 +419,107 @@ impl<'de> Visitor<'de> for FeaturesSeed<'_, '_> {
 /// GeoJSON reports name fields as paths inside `properties` (or `id`, `geometry…`).
 fn property_path(field: &str) -> String {
     field.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out at most `step` bytes a read, so the scanner refills mid-value.
+    struct Trickle<'a> {
+        b: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.b.len());
+            buf[..n].copy_from_slice(&self.b[..n]);
+            self.b = &self.b[n..];
+            Ok(n)
+        }
+    }
+
+    type Outcome = (Result<(), FileError>, Vec<(Option<u64>, serde_json::Value)>);
+
+    fn fast(doc: &[u8], step: usize) -> Outcome {
+        let mut got = Vec::new();
+        let r = read_from(Trickle { b: doc, step }, &|| Ok(Trickle { b: doc, step }), &mut |raw| got.push((raw.line, raw.feature))).0;
+        (r, got)
+    }
+
+    fn slow(doc: &[u8]) -> Outcome {
+        let mut got = Vec::new();
+        let r = read_slowly(doc, &mut |raw| got.push((raw.line, raw.feature)));
+        (r, got)
+    }
+
+    /// The scanner's reading agrees with serde_json's own: the same features at the same lines,
+    /// or the same report.
+    fn agree(doc: &str) {
+        let s = slow(doc.as_bytes());
+        for step in [1, 7, 4096, usize::MAX] {
+            let f = fast(doc.as_bytes(), step);
+            match (&s.0, &f.0) {
+                (Ok(()), Ok(())) => assert_eq!(f.1, s.1, "features of {doc:?} (reads of {step})"),
+                _ => assert_eq!(f.0, s.0, "outcome of {doc:?} (reads of {step})"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_scanner_reads_what_serde_json_reads() {
+        let docs = [
+            r#"{"type":"FeatureCollection","features":[]}"#,
+            "{\n \"type\" : \"FeatureCollection\" ,\n \"features\" : [\n {\"type\":\"Feature\",\"id\":\"a\"} ,\n\n {\"id\":\"b\",\"x\":[1,2,{\"y\":\"]}\\\"\"}]}\n ]\n}\n",
+            r#"{"name":"x","bbox":[1,2,3,4],"features":[{"s":"a \\\" [ { } ] \\\\"}],"crs":null,"type":"FeatureCollection"}"#,
+            r#"{"features":[{"n":1e400}],"type":"FeatureCollection"}"#,
+            r#"{"type":"FeatureCollection","features":null}"#,
+            r#"{"type":"FeatureCollection"}"#,
+            r#"{"type":"Feature","features":[]}"#,
+            r#"{"type":"FeatureCollection","features":[{"a":1},]}"#,
+            r#"{"type":"FeatureCollection","features":[{"a":1}{"b":2}]}"#,
+            r#"{"type":"FeatureCollection","features":[{"a":1}]} x"#,
+            r#"{"type":"FeatureCollection","features":[{"a":1}"#,
+            r#"{"type":"FeatureCollection","features":[{"a":"unterminated}]}"#,
+            r#"{"type":"FeatureCollection","features":[{"type": "Feature",,}]}"#,
+            r#"{"type":"FeatureCollection","type":"FeatureCollection","features":[]}"#,
+            r#"{"type":"FeatureCollection","features":[],"features":[]}"#,
+            r#"{"type":"FeatureCollection","features":[1, "two", null, [3]]}"#,
+            r#"{type:"FeatureCollection"}"#,
+            r#"[]"#,
+            "",
+            "   ",
+            r#"{"type":"FeatureCollection","features":[{"a":"\u00e9\ud83d\ude00"}],"x":{"deep":[[[[]]]]}}"#,
+        ];
+        for d in docs {
+            agree(d);
+        }
+        // Every prefix of a small document, and every one-byte deletion: each reading either
+        // fails the same way or reads the same features.
+        let doc = "{\"type\": \"FeatureCollection\", \"extra\": {\"k\": [1, 2]},\n\"features\": [\n {\"id\": \"a\", \"p\": {\"s\": \"x\\\"y\"}},\n {\"id\": \"b\"}\n]}\n";
+        for i in 0..doc.len() {
+            agree(&doc[..i]);
+            agree(&format!("{}{}", &doc[..i], &doc[i + 1..]));
+        }
+    }
+
+    #[test]
+    fn features_larger_than_a_read_keep_their_lines() {
+        // Past the 1 MB read size, with features that straddle reads.
+        let big = "x".repeat(300_000);
+        let mut doc = String::from("{\"type\":\"FeatureCollection\",\"features\":[\n");
+        for i in 0..12 {
+            if i > 0 {
+                doc.push_str(",\n\n");
+            }
+            doc.push_str(&format!("{{\"id\":\"f{i}\",\"pad\":\"{big}\",\n\"n\":{i}}}"));
+        }
+        doc.push_str("\n]}\n");
+        agree(&doc);
+        let (r, got) = fast(doc.as_bytes(), usize::MAX);
+        assert!(r.is_ok());
+        assert_eq!(got.len(), 12);
+        assert_eq!(got[3].0, Some(2 + 3 * 3), "each feature starts two lines after the last one's start");
+    }
 }
