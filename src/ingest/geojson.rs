@@ -138,6 +138,21 @@ impl<R: Read> Scanner<R> {
         }
     }
 
+    /// After a member or an element: true past a `,` (another follows), false past `close`.
+    fn more(&mut self, close: u8) -> Result<bool, FileError> {
+        match self.peek()? {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.fault(&format!("expected `,` or `{}`", close as char))),
+        }
+    }
+
     /// Skips one value from `pos` (the next byte is not white space); its range in `buf`.
     fn value(&mut self) -> Result<(usize, usize), FileError> {
         let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
@@ -207,10 +222,15 @@ impl<R: Read> Scanner<R> {
                 if self.peek()?.is_none() {
                     return Err(self.fault("unexpected end of the file"));
                 }
+                let seen = match key.as_str() {
+                    "type" => kind.is_some(),
+                    "features" => features.is_some(),
+                    _ => false,
+                };
+                if seen {
+                    return Err(self.fault(&format!("duplicate field `{key}`")));
+                }
                 match key.as_str() {
-                    "type" | "features" if (if key == "type" { kind.is_some() } else { features.is_some() }) => {
-                        return Err(self.fault(&format!("duplicate field `{key}`")));
-                    }
                     "features" => features = Some(self.features(sink)?),
                     _ => {
                         let (a, b) = self.value()?;
@@ -223,13 +243,8 @@ impl<R: Read> Scanner<R> {
                         }
                     }
                 }
-                match self.peek()? {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.fault("expected `,` or `}`")),
+                if !self.more(b'}')? {
+                    break;
                 }
             }
         }
@@ -267,13 +282,8 @@ impl<R: Read> Scanner<R> {
             // reported by the slow reading, where it is.
             let feature = serde_json::from_slice(&self.buf[a..b]).map_err(|e| (Some(line + e.line() as u64 - 1), format!("feature #{i}: not valid JSON: {e}")))?;
             sink(RawRecord { line: Some(line), record: Record::Feature(i), feature, field_name: property_path });
-            match self.peek()? {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return Err(self.fault("expected `,` or `]`")),
+            if !self.more(b']')? {
+                break;
             }
         }
         Ok(true)
