@@ -246,22 +246,36 @@ pub fn bundle_manifest(data: &[u8]) {
     load_and_query(&dir);
 }
 
-/// Loads the bundle in `dir`: a refusal must say which bundle and why; a loaded one must answer
-/// every kind of query with JSON, within its bounds.
+/// Opens the bundle in `dir` as `serve` does at its start: a refusal must say which bundle and
+/// why; an opened one must answer every kind of query within its bounds, without a panic, both
+/// before its large files are checked ([`Snapshot::verify`]) and after; once they have passed,
+/// every answer is JSON.
 fn load_and_query(dir: &Path) {
-    let s = match Snapshot::load(dir) {
+    let refused = |e: BundleError| {
+        let msg = e.to_string();
+        match e {
+            BundleError::Text(_) | BundleError::Other(_) => {}
+            _ => assert!(msg.contains(&dir.display().to_string()), "a refusal names the bundle: {msg}"),
+        }
+        assert!(msg.len() < 2000, "a refusal is short: {} bytes", msg.len());
+    };
+    let s = match Snapshot::open(dir) {
         Ok(s) => s,
-        Err(e) => {
-            let msg = e.to_string();
-            match e {
-                BundleError::Text(_) | BundleError::Other(_) => {}
-                _ => assert!(msg.contains(&dir.display().to_string()), "a refusal names the bundle: {msg}"),
-            }
-            assert!(msg.len() < 2000, "a refusal is short: {} bytes", msg.len());
+        Err(e) => return refused(e),
+    };
+    query_all(&s, false);
+    match s.verify() {
+        Ok(()) => query_all(&s, true),
+        Err(e) => refused(e),
+    }
+}
+
+/// Every kind of query on `s`, each answer within its bounds; JSON when `verified`.
+fn query_all(s: &Snapshot, verified: bool) {
+    let json = |what: &str, bytes: &[u8]| {
+        if !verified {
             return;
         }
-    };
-    let json = |what: &str, bytes: &[u8]| {
         if let Err(e) = serde_json::from_slice::<Value>(bytes) {
             panic!("{what}: the answer is not JSON ({e}): {}", String::from_utf8_lossy(&bytes[..bytes.len().min(400)]));
         }
@@ -278,9 +292,15 @@ fn load_and_query(dir: &Path) {
         for filter in queries {
             let raw = format!("lat={lat}&lon={lon}&k=100&{filter}");
             let r = NearestRequest::from_query(Some(&raw)).expect("a valid nearest");
-            let hits = q::nearest(&s, &r, now);
+            let hits = q::nearest(s, &r, now);
             assert!(hits.len() <= r.k, "nearest gave {} for k {}", hits.len(), r.k);
-            json("nearest", &body::nearest(&s, &hits, None));
+            json("nearest", &body::nearest(s, &hits, None));
+            // The answer joined from the stored tokens inflates to the same bytes.
+            let placed = body::nearest_placed(s, &hits, None);
+            let gz = body::compress(s, &placed, crate::index::packed::Wrapper::Gzip);
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut plain).expect("a joined answer is valid gzip");
+            assert_eq!(plain, placed.body, "a joined answer inflates to its body");
         }
     }
     for bbox in ["-180,-90,180,90", "170,-10,-170,10", "9,45,10,46"] {
@@ -288,28 +308,28 @@ fn load_and_query(dir: &Path) {
             for filter in queries {
                 let raw = format!("bbox={bbox}{zoom}&{filter}");
                 let Ok(r) = ViewportRequest::from_query(Some(&raw)) else { continue };
-                let v = q::viewport(&s, &r, now);
+                let v = q::viewport(s, &r, now);
                 assert!(v.points.len() + v.clusters.len() <= crate::query::viewport::MAX_FEATURES, "viewport too large");
-                json("viewport", &body::viewport(&s, &v));
+                json("viewport", &body::viewport(s, &v));
             }
         }
     }
     for text in ["", "q=lavoro", "q=family%20reunification&lat=45.46&lon=9.19", "q=asilo&lat=-33.9&lon=18.4"] {
         for filter in queries {
             let r = SearchRequest::from_query(Some(&format!("{text}&{filter}&limit=100"))).expect("a valid search");
-            if let Ok(a) = q::search(&s, &r, now) {
+            if let Ok(a) = q::search(s, &r, now) {
                 assert!(a.hits.len() <= r.limit, "search gave {} for limit {}", a.hits.len(), r.limit);
-                json("search", &body::search(&s, &a));
+                json("search", &body::search(s, &a));
             }
         }
     }
     for ord in 0..s.len().min(1000) as u32 {
         let id = s.desks.id(ord).to_string();
-        if let Some(found) = q::point(&s, &id) {
-            json("point", &body::point(&s, found));
+        if let Some(found) = q::point(s, &id) {
+            json("point", &body::point(s, found));
         }
     }
-    let (ui, rtl, list) = q::domains(&s, &DomainsRequest { ui: "ar".into() });
+    let (ui, rtl, list) = q::domains(s, &DomainsRequest { ui: "ar".into() });
     json("domains", &body::domains(&ui, rtl, &list));
 }
 

@@ -232,11 +232,20 @@ impl ServeArgs {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.with_config_file()?;
-    let snap = load(args.bundle.as_ref())?;
+    // Opened with the checks that keep answers bounded; the large files' hashes are checked
+    // once the server answers (`verify_in_background`): at ten million desks they are 14 GB.
+    // Index the gazetteer now (beside the bundle's loading), so the first place lookup does not
+    // wait for it.
+    let gazetteer = std::thread::spawn(|| {
+        let towns = sportello::locate::gazetteer::embedded();
+        tracing::info!(towns = towns.len(), heap_mb = towns.heap_bytes() / 1_000_000, "gazetteer ready");
+    });
+    let snap = match &args.bundle {
+        Some(dir) => Snapshot::open(dir)?,
+        None => sportello::pipeline::embedded()?,
+    };
     let geoip = sportello::locate::GeoIp::open(&args.geoip)?;
-    // Index the gazetteer now, so the first place lookup does not wait for it.
-    let towns = sportello::locate::gazetteer::embedded();
-    tracing::info!(towns = towns.len(), heap_mb = towns.heap_bytes() / 1_000_000, "gazetteer ready");
+    gazetteer.join().map_err(|_| anyhow::anyhow!("indexing the gazetteer failed"))?;
     let trusted = sportello::locate::client::TrustedProxies::parse(&args.trusted_proxy).map_err(|e| anyhow::anyhow!(e))?;
     let limits = http::server::Limits {
         max_connections: args.max_connections.unwrap_or(4096) as usize,
@@ -264,6 +273,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         (Some(a), Some(file)) => Some(http::AdminListen { listen: a, token: http::admin::AdminToken::from_file(file).map_err(|e| anyhow::anyhow!("--admin-token-file: {e}"))? }),
     };
+    verify_in_background(state.snapshot.load_full())?;
     rt.block_on(http::serve(state, listen, reload, limits, admin))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -283,6 +293,25 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Checks the bundle's large files ([`Snapshot::verify`]) on a thread of its own at a lower
+/// priority than the ones answering requests. A failure is logged; from then on the server
+/// answers 503 (`/readyz` says why) until a reload swaps in a good bundle.
+fn verify_in_background(snap: std::sync::Arc<Snapshot>) -> anyhow::Result<()> {
+    std::thread::Builder::new().name("verify".into()).spawn(move || {
+        // SAFETY: setpriority and gettid have no memory effects; on Linux a thread's nice value is
+        // its own, so only this thread yields to the request threads. A refusal changes nothing.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        }
+        let started = std::time::Instant::now();
+        match snap.verify() {
+            Ok(()) => tracing::info!(version = %snap.version(), secs = started.elapsed().as_secs_f64(), "bundle verified"),
+            Err(e) => tracing::error!(error = %e, "bundle failed its check; answering 503 until a reload swaps in a good one"),
+        }
+    })?;
+    Ok(())
 }
 
 fn load(bundle: Option<&PathBuf>) -> anyhow::Result<Snapshot> {
@@ -311,7 +340,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Export { format, bundle, out } => {
             let s = load(bundle.as_ref())?;
-            let desks: Vec<_> = (0..s.len() as u32).map(|i| s.desks.desk(i)).collect();
+            // A loaded bundle passed its hashes, so every feature reads back.
+            let desks: Vec<_> = (0..s.len() as u32).map(|i| s.desks.desk(i).ok_or_else(|| anyhow::anyhow!("desk {i} does not read back"))).collect::<anyhow::Result<_>>()?;
             let mut bytes = match format.as_str() {
                 "hsds" => serde_json::to_vec_pretty(&sportello::export::hsds(&desks, s.taxonomy))?,
                 _ => s.desks.geojson().to_vec(),

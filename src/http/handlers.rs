@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::{AppState, body, encoding};
 use crate::index::Snapshot;
+use crate::index::bundle::Verification;
 use crate::locate::client::client_address;
 use crate::query::{self, DomainsRequest, LocateRequest, NearestRequest, SearchRequest, TileRequest, ViewportRequest, params};
 
@@ -282,14 +283,24 @@ pub async fn healthz() -> Response {
 }
 
 /// Readiness: the bundle served, when it was built and how old it is, and when it was loaded.
-#[utoipa::path(get, path = "/readyz", tag = "operations", description = "Readiness: the bundle served, its age and when it was loaded.",
-    responses((status = 200, description = "Ready", body = super::openapi::Readiness, content_type = "application/json")))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", description = "Readiness: the bundle served, its age, when it was loaded and whether its files passed their check.",
+    responses(
+        (status = 200, description = "Ready", body = super::openapi::Readiness, content_type = "application/json"),
+        (status = 503, description = "The bundle failed its check: nothing but the probes is served", body = super::openapi::Readiness, content_type = "application/json"),
+    ))]
 pub async fn readyz(State(st): State<AppState>) -> Response {
     let s = st.snapshot.load();
     let now = chrono::Utc::now();
     let age = chrono::DateTime::parse_from_rfc3339(&s.manifest.built_at).ok().map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
+    let (status, verified, reason) = match s.verification() {
+        Verification::Pending => ("ready", "pending", None),
+        Verification::Passed => ("ready", "passed", None),
+        Verification::Failed(why) => ("damaged", "failed", Some(why)),
+    };
     let b = serde_json::json!({
-        "status": "ready",
+        "status": status,
+        "verified": verified,
+        "reason": reason,
         "bundle": s.version(),
         "built_at": s.manifest.built_at,
         "age_s": age,
@@ -297,7 +308,11 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         "points": s.len(),
         "source": s.source,
     });
-    from_bundle(&s, b.to_string().into_bytes(), JSON)
+    let mut res = from_bundle(&s, b.to_string().into_bytes(), JSON);
+    if reason.is_some() {
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    res
 }
 
 /// Prometheus metrics (text format).

@@ -13,6 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::index::Snapshot;
+use crate::index::bundle::Verification;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteStatus {
@@ -93,6 +94,7 @@ pub struct Metrics {
     bundle: Family<Version, Gauge>,
     bundle_age: Gauge,
     desks: Gauge,
+    verified: Gauge,
     reloads: Family<Outcome, Counter>,
     /// Requests answered 429 by the rate limit.
     pub rate_limited: Counter,
@@ -113,6 +115,8 @@ impl Default for Metrics {
         registry.register("bundle_age_seconds", "Seconds since the bundle served was built", bundle_age.clone());
         let desks = Gauge::default();
         registry.register("bundle_desks", "Desks in the bundle served", desks.clone());
+        let verified = Gauge::default();
+        registry.register("bundle_verified", "The check of the bundle's large files: 1 passed, 0 running, -1 failed", verified.clone());
         let reloads = Family::<Outcome, Counter>::default();
         registry.register("reloads", "Bundle and IP database reloads, by outcome (ok or refused)", reloads.clone());
         let rate_limited = Counter::default();
@@ -126,7 +130,7 @@ impl Default for Metrics {
                 (h, COMMON.map(|status| requests.get_or_create(&RouteStatus { route, status }).clone()))
             })
             .collect();
-        Metrics { registry, at_hand, requests, bundle, bundle_age, desks, reloads, rate_limited, shed }
+        Metrics { registry, at_hand, requests, bundle, bundle_age, desks, verified, reloads, rate_limited, shed }
     }
 }
 
@@ -157,6 +161,11 @@ impl Metrics {
         let age = chrono::DateTime::parse_from_rfc3339(&s.manifest.built_at).map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
         self.bundle_age.set(age.unwrap_or(0));
         self.desks.set(s.len() as i64);
+        self.verified.set(match s.verification() {
+            Verification::Passed => 1,
+            Verification::Pending => 0,
+            Verification::Failed(_) => -1,
+        });
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -35,6 +35,7 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::index::Snapshot;
+use crate::index::bundle::Verification;
 use crate::locate::GeoIp;
 use crate::locate::client::{TrustedProxies, client_address};
 use limit::{RateLimit, RateQuota};
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/embed", get(widget::embed))
         .fallback(handlers::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_damaged))
         .with_state(state.clone())
         .layer(middleware::from_fn(privacy_headers))
         .layer(middleware::from_fn_with_state(state, observe))
@@ -184,6 +186,17 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
     let method = if known.contains(&method) { method.as_str() } else { "OTHER" };
     crate::logging::access(method, metrics::ROUTES[route], res.status().as_u16(), elapsed.as_micros() as u64);
     res
+}
+
+/// Answers `503` to every request but the probes and the metrics once the bundle served has
+/// failed its check ([`Snapshot::verify`], run after the first start): a damaged bundle serves
+/// nothing more until a reload swaps in a good one. Why is logged, and given by `/readyz`.
+async fn refuse_damaged(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path != "/healthz" && path != "/readyz" && path != "/metrics" && matches!(st.snapshot.load().verification(), Verification::Failed(_)) {
+        return error::problem(StatusCode::SERVICE_UNAVAILABLE, "Bundle damaged", "the data this server loaded failed its check; it answers again once the operator reloads a good bundle", None);
+    }
+    next.run(req).await
 }
 
 /// Answers `429` with `Retry-After` to a client over its quota. Health and readiness probes are

@@ -290,8 +290,14 @@ pub struct Health {
 
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    /// Always `ready`.
+    /// `ready`, or `damaged` (with `503`) once the bundle has failed its check.
     pub status: String,
+    /// Whether the bundle's large files have passed their check against the manifest's hashes:
+    /// `pending` for the first seconds after a start (answers are served meanwhile), `passed`,
+    /// or `failed`.
+    pub verified: String,
+    /// Why the check failed.
+    pub reason: Option<String>,
     /// The bundle version served.
     pub bundle: String,
     pub built_at: String,

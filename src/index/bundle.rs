@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -154,6 +154,19 @@ pub struct Snapshot {
     pub taxonomy: &'static Taxonomy,
     /// Where it came from: a bundle path, or `embedded`.
     pub source: String,
+    /// The outcome of [`Snapshot::verify`] once it has run (a snapshot built in memory is
+    /// verified by construction).
+    verified: OnceLock<Result<(), String>>,
+}
+
+/// Where a snapshot's check of its large files stands (see [`Snapshot::open`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification<'a> {
+    /// Not run yet, or running: answers are served meanwhile.
+    Pending,
+    Passed,
+    /// Why the bundle was found damaged: nothing more is served from it.
+    Failed(&'a str),
 }
 
 impl Snapshot {
@@ -188,11 +201,29 @@ impl Snapshot {
             text,
             taxonomy: Taxonomy::embedded(),
             source: source.to_string(),
+            verified: OnceLock::from(Ok(())),
         })
     }
 
-    /// Loads and checks the bundle in `dir`.
+    /// Loads the bundle in `dir` and checks all of it ([`Snapshot::open`], then
+    /// [`Snapshot::verify`]): what a reload swaps in, and what every command but `serve`'s
+    /// first start reads.
     pub fn load(dir: &Path) -> Result<Snapshot, BundleError> {
+        let s = Snapshot::open(dir)?;
+        s.verify()?;
+        Ok(s)
+    }
+
+    /// Loads the bundle in `dir` with the checks that keep every answer bounded and every
+    /// access in range: the format version, the manifest, `desks.bin` (read whole, hashed and
+    /// decoded), the counts, the structure of `points.packed`, of the tile archives and of the
+    /// text index, and the feature offsets against the size of `points.geojson`. Not yet checked:
+    /// the hashes of the large files (`points.geojson`, `points.packed`, the tile archives) and
+    /// where each feature sits, which read every page of 14 GB at ten million desks; that is
+    /// [`Snapshot::verify`]'s. Until it has passed, a damaged file can give a wrong answer but
+    /// never a panic or an unbounded one (the joiner follows only tokens that give the
+    /// feature's bytes; a feature that does not read back matches no filter).
+    pub fn open(dir: &Path) -> Result<Snapshot, BundleError> {
         let started = std::time::Instant::now();
         let lap = |what: &str| tracing::debug!(ms = started.elapsed().as_millis() as u64, "load: {what}");
         let mpath = dir.join("manifest.json");
@@ -217,15 +248,10 @@ impl Snapshot {
             }
             Ok(bytes)
         };
-        // The large files are mapped, not copied (see `mapped`); checked against their hash the same.
-        let map_checked = |name: &str, hash: &str| -> Result<FileBytes, BundleError> {
+        // The large files are mapped, not copied (see `mapped`); their hashes are `verify`'s.
+        let map = |name: &str| -> Result<FileBytes, BundleError> {
             let path = dir.join(name);
-            let bytes = FileBytes::map(&path).map_err(io(&path))?;
-            if hash_of(&bytes) != hash {
-                return Err(corrupt(format!("{name} does not match its hash in the manifest")));
-            }
-            bytes.release_resident();
-            Ok(bytes)
+            FileBytes::map(&path).map_err(io(&path))
         };
         let desks_bin = read_checked("desks.bin", &manifest.desks_hash)?;
         let decoded = decode_desks(&desks_bin).map_err(|e| corrupt(format!("desks.bin: {e}")))?;
@@ -241,45 +267,31 @@ impl Snapshot {
         let DecodedDesks { langs, offsets, positions, entries, by_id } = decoded;
         let bits = bits_of(&entries);
         // The R-tree and the clusters need only desks.bin: build them, one per core, while the
-        // features are read and checked against their hash.
-        let (geojson, clusters, spatial, tiles) = std::thread::scope(|scope| {
+        // other files are opened.
+        let (clusters, spatial, opened) = std::thread::scope(|scope| {
             let tree_entries = entries.clone();
             let spatial = scope.spawn(move || SpatialIndex::from_entries(tree_entries, langs));
             let clusters = scope.spawn(|| ClusterIndex::build(&entries, &positions));
-            let tiles = scope.spawn(|| -> Result<TileSet, BundleError> {
-                let archive = |name: &str, hash: &str| {
-                    let bytes = map_checked(name, hash)?;
-                    Archive::parse(bytes::Bytes::from_owner(bytes)).map_err(|e| corrupt(format!("{name}: {e}")))
+            let opened = (|| -> Result<_, BundleError> {
+                let archive = |name: &str| {
+                    Archive::parse(bytes::Bytes::from_owner(map(name)?)).map_err(|e| corrupt(format!("{name}: {e}")))
                 };
-                let mvt = archive(MVT_ARCHIVE, &manifest.tiles_mvt_hash)?;
-                let geojson = archive(GEOJSON_ARCHIVE, &manifest.tiles_geojson_hash)?;
+                let (mvt, geojson) = (archive(MVT_ARCHIVE)?, archive(GEOJSON_ARCHIVE)?);
                 if mvt.len() != manifest.tiles || geojson.len() != manifest.tiles {
                     return Err(corrupt(format!("manifest counts {} tiles, the archives hold {} and {}", manifest.tiles, mvt.len(), geojson.len())));
                 }
-                TileSet::new(mvt, geojson, tiles::SERVED_BASE).map_err(|e| corrupt(format!("{MVT_ARCHIVE}: {e}")))
-            });
-            let geojson = map_checked("points.geojson", &manifest.content_hash);
+                let tiles = TileSet::new(mvt, geojson, tiles::SERVED_BASE).map_err(|e| corrupt(format!("{MVT_ARCHIVE}: {e}")))?;
+                let packed = PackedFeatures::open(map("points.packed")?, positions.len()).map_err(|e| corrupt(format!("points.packed: {e}")))?;
+                let text = TextIndex::open(&dir.join("text"), Taxonomy::embedded())?;
+                Ok((tiles, packed, text, map("points.geojson")?))
+            })();
             let clusters = clusters.join().expect("cluster build does not panic");
-            let tiles = tiles.join().expect("tile loading does not panic");
-            (geojson, clusters, spatial.join().expect("R-tree build does not panic"), tiles)
+            (clusters, spatial.join().expect("R-tree build does not panic"), opened)
         });
-        let geojson = geojson?;
-        let tiles = tiles?;
-        lap("points.geojson verified; clusters and r-tree built");
+        let (tiles, packed, text, geojson) = opened?;
         let desks = DeskStore::from_parts(geojson, offsets, positions, by_id)
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
-        let (packed, text) = std::thread::scope(|scope| {
-            let text = scope.spawn(|| TextIndex::open(&dir.join("text"), Taxonomy::embedded()));
-            let packed = map_checked("points.packed", &manifest.packed_hash)
-                .and_then(|b| PackedFeatures::open(b, desks.len()).map_err(|e| corrupt(format!("points.packed: {e}"))));
-            (packed, text.join().expect("opening the text index does not panic"))
-        });
-        let (packed, text) = (packed?, text?);
-        // The hashes and the store's checks above have read every page of both files: hand them
-        // back until requests need them.
-        desks.release_resident();
-        packed.release_resident();
-        lap("desk store, packed features and text index");
+        lap("clusters and r-tree built; files opened");
         if text.num_docs() as usize != desks.len() {
             return Err(corrupt(format!("text index holds {} documents for {} desks", text.num_docs(), desks.len())));
         }
@@ -299,7 +311,46 @@ impl Snapshot {
             tiles,
             taxonomy: Taxonomy::embedded(),
             source: dir.display().to_string(),
+            verified: OnceLock::new(),
         })
+    }
+
+    /// Checks what [`Snapshot::open`] left: the large files against their hashes in the
+    /// manifest, and where each feature sits. Reads every page of them (then gives the pages
+    /// back to the page cache). The outcome is kept ([`Snapshot::verification`]); a second call
+    /// returns it without checking again.
+    pub fn verify(&self) -> Result<(), BundleError> {
+        let corrupt = |reason: String| BundleError::Corrupt { path: PathBuf::from(&self.source), reason };
+        if let Some(done) = self.verified.get() {
+            return done.clone().map_err(corrupt);
+        }
+        let started = std::time::Instant::now();
+        let m = &self.manifest;
+        let files: [(&str, &[u8], &str); 4] = [
+            ("points.geojson", self.desks.geojson(), &m.content_hash),
+            ("points.packed", self.packed.file(), &m.packed_hash),
+            (MVT_ARCHIVE, &self.tiles.mvt.bytes()[..], &m.tiles_mvt_hash),
+            (GEOJSON_ARCHIVE, &self.tiles.geojson.bytes()[..], &m.tiles_geojson_hash),
+        ];
+        let outcome = files
+            .iter()
+            .find(|(_, bytes, hash)| hash_of(bytes) != *hash)
+            .map(|(name, _, _)| format!("{name} does not match its hash in the manifest"))
+            .map_or_else(|| self.desks.check_placement().map_err(|e| format!("points.geojson: {e}")), Err);
+        self.desks.release_resident();
+        self.packed.release_resident();
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, ok = outcome.is_ok(), "bundle verified");
+        let outcome = self.verified.get_or_init(|| outcome);
+        outcome.clone().map_err(corrupt)
+    }
+
+    /// Where the check of the large files stands.
+    pub fn verification(&self) -> Verification<'_> {
+        match self.verified.get() {
+            None => Verification::Pending,
+            Some(Ok(())) => Verification::Passed,
+            Some(Err(why)) => Verification::Failed(why),
+        }
     }
 
     /// The bundle's version: the first 12 hex digits of its content hash.

@@ -175,6 +175,11 @@ impl PackedFeatures {
         Ok(())
     }
 
+    /// The whole `points.packed` file (a build in memory: its tokens only).
+    pub fn file(&self) -> &[u8] {
+        &self.tokens
+    }
+
     /// Gives back the pages of a mapped `points.packed` that loading read (see
     /// [`FileBytes::release_resident`]).
     pub fn release_resident(&self) {

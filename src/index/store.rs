@@ -89,34 +89,31 @@ impl DeskStore {
         let positions = points.iter().map(|p| [p.position.lat.degrees(), p.position.lon.degrees()]).collect();
         let mut by_id: Vec<u32> = (0..points.len() as u32).collect();
         by_id.sort_unstable_by(|&a, &b| points[a as usize].id.cmp(&points[b as usize].id));
-        DeskStore::from_parts(geojson.into(), offsets, positions, by_id).expect("freshly written features are well placed")
+        let store = DeskStore::from_parts(geojson.into(), offsets, positions, by_id).expect("freshly written features are in bounds");
+        debug_assert!(store.check_placement().is_ok(), "freshly written features are well placed");
+        store
     }
 
-    /// Rebuilds a store from a bundle's parts. Checks what keeps every later access in bounds
-    /// (offsets in order and inside the file, the id index a permutation); the bytes themselves
-    /// were checked against the manifest's hashes.
+    /// Rebuilds a store from a bundle's parts. Checks what keeps every later access in bounds,
+    /// from the offsets alone (no page of the features is read): offsets in order, inside the
+    /// file and far enough apart for a feature's shortest form; the id index a permutation.
+    /// Whether each feature is where the offsets say, and the ids in order, is
+    /// [`DeskStore::check_placement`]'s, which reads the whole file.
     pub fn from_parts(geojson: FileBytes, offsets: Vec<u64>, positions: Vec<[f64; 2]>, by_id: Vec<u32>) -> Result<DeskStore, StoreError> {
         let n = positions.len();
         if offsets.len() != n + 1 || by_id.len() != n {
             return Err(StoreError::Counts(offsets.len(), n));
         }
-        // The features are the lines between the header and the trailer, in order: each starts
-        // with the feature prefix and is followed by the separator (the last by the trailer), and
-        // a raw newline is only ever a separator's, so every feature is one whole line.
-        if !geojson.starts_with(HEADER) || offsets[0] != HEADER.len() as u64 {
+        if offsets[0] != HEADER.len() as u64 {
             return Err(StoreError::Misplaced(0));
         }
         for i in 0..n {
             let (start, end) = (start_of(&offsets, i), usize::try_from(offsets[i + 1]).unwrap_or(usize::MAX));
-            let after: &[u8] = if i + 1 < n { SEP } else { TRAILER };
-            let placed = start.checked_add(PREFIX.len() + 2).is_some_and(|min| end >= min)
-                && geojson.get(start..end).is_some_and(|f| f.starts_with(PREFIX) && f.ends_with(b"}}"))
-                && geojson.get(end..end.saturating_add(after.len())) == Some(after);
-            if !placed {
+            if start.checked_add(PREFIX.len() + 2).is_none_or(|min| end < min) {
                 return Err(StoreError::Misplaced(i));
             }
         }
-        if usize::try_from(offsets[n]).ok().and_then(|end| geojson.get(end..)) != Some(TRAILER) {
+        if usize::try_from(offsets[n]).ok().and_then(|end| end.checked_add(TRAILER.len())) != Some(geojson.len()) {
             return Err(StoreError::Misplaced(n.saturating_sub(1)));
         }
         let mut seen = vec![false; n];
@@ -126,11 +123,32 @@ impl DeskStore {
                 _ => return Err(StoreError::IdIndex),
             }
         }
-        let store = DeskStore { geojson, offsets, positions, by_id };
-        if store.by_id.windows(2).any(|w| store.id(w[0]) >= store.id(w[1])) {
+        Ok(DeskStore { geojson, offsets, positions, by_id })
+    }
+
+    /// Checks that the features are the lines between the header and the trailer, in order:
+    /// each starts with the feature prefix and is followed by the separator (the last by the
+    /// trailer), and a raw newline is only ever a separator's, so every feature is one whole
+    /// line; and that the id index is in order of the ids. Reads every page of the file.
+    pub fn check_placement(&self) -> Result<(), StoreError> {
+        let (geojson, offsets, n) = (&self.geojson, &self.offsets, self.len());
+        if !geojson.starts_with(HEADER) {
+            return Err(StoreError::Misplaced(0));
+        }
+        for i in 0..n {
+            let (start, end) = (start_of(offsets, i), offsets[i + 1] as usize);
+            let after: &[u8] = if i + 1 < n { SEP } else { TRAILER };
+            let placed = geojson[start..end].starts_with(PREFIX)
+                && geojson[start..end].ends_with(b"}}")
+                && geojson.get(end..end + after.len()) == Some(after);
+            if !placed {
+                return Err(StoreError::Misplaced(i));
+            }
+        }
+        if self.by_id.windows(2).any(|w| self.id(w[0]) >= self.id(w[1])) {
             return Err(StoreError::IdOrder);
         }
-        Ok(store)
+        Ok(())
     }
 
     /// Gives back the pages of a mapped `points.geojson` that loading read (see
@@ -209,16 +227,18 @@ impl DeskStore {
     /// need more than the index holds) and its position. The feature was written by
     /// [`DeskStore::from_points`] from a validated record, so it reads back with the model's own
     /// serde types; reading input files, and their validation, is `ingest`'s, not the store's.
-    pub fn desk(&self, ord: u32) -> ContactPoint {
+    /// None only for a feature that does not read back: a damaged bundle whose hash is still
+    /// being checked (see [`super::bundle::Snapshot::open`]); callers count it as not matching.
+    pub fn desk(&self, ord: u32) -> Option<ContactPoint> {
         #[derive(serde::Deserialize)]
         struct Stored {
             id: String,
             properties: ContactPoint,
         }
-        let f: Stored = serde_json::from_slice(self.feature(ord)).unwrap_or_else(|e| panic!("stored feature {ord} does not read back: {e}"));
+        let f: Stored = serde_json::from_slice(self.feature(ord)).ok()?;
         let (lat, lon) = self.lat_lon(ord);
-        let position = GeoPoint::new(lat, lon).unwrap_or_else(|e| panic!("stored position {ord}: {e}"));
-        ContactPoint { id: f.id, position, ..f.properties }
+        let position = GeoPoint::new(lat, lon).ok()?;
+        Some(ContactPoint { id: f.id, position, ..f.properties })
     }
 
     /// Appends desk `ord`'s feature to `out`, with `distance_m` (rounded metres) when given.

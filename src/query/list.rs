@@ -40,10 +40,12 @@ pub enum ListAnswer {
     },
 }
 
-fn shown(s: &Snapshot, ord: u32, distance_m: Option<f64>, now: DateTime<Utc>) -> ShownDesk {
-    let desk = s.desks.desk(ord);
+/// Desk `ord` as the list shows it; None for a feature that does not read back (see
+/// [`crate::index::store::DeskStore::desk`]), which the list leaves out.
+fn shown(s: &Snapshot, ord: u32, distance_m: Option<f64>, now: DateTime<Utc>) -> Option<ShownDesk> {
+    let desk = s.desks.desk(ord)?;
     let today = open::today(&desk, now);
-    ShownDesk { desk, distance_m, today }
+    Some(ShownDesk { desk, distance_m, today })
 }
 
 /// The list page's desks for `r`, in UI language `ui` (for the town name shown); at most
@@ -77,13 +79,13 @@ pub fn list(s: &Snapshot, r: &ListRequest, ui: &str, now: DateTime<Utc>) -> Resu
             (a.hits, a.understood)
         }
     };
-    let desks = hits.iter().map(|h| shown(s, h.ord, h.distance_m, now)).collect();
+    let desks = hits.iter().filter_map(|h| shown(s, h.ord, h.distance_m, now)).collect();
     Ok(ListAnswer::Desks { desks, place, understood })
 }
 
 /// One desk by id, for its own page.
 pub fn desk(s: &Snapshot, id: &str, now: DateTime<Utc>) -> Option<ShownDesk> {
-    super::point(s, id).map(|ord| shown(s, ord, None, now))
+    super::point(s, id).and_then(|ord| shown(s, ord, None, now))
 }
 
 /// Whether [`list`] will run a text search for `r` (the HTTP layer bounds those).

@@ -43,9 +43,8 @@ fn predicate<'a>(s: &'a Snapshot, f: &'a Filters, now: DateTime<Utc>) -> impl Fn
     let compiled: Filter = compile(s, f);
     move |e: &Entry| {
         compiled.matches(e, || {
-            let p = s.desks.desk(e.ord);
-            compiled.rare_langs().iter().any(|l| p.speaks(l))
-        }) && (!f.open_now || open::is_open(&s.desks.desk(e.ord), now))
+            s.desks.desk(e.ord).is_some_and(|p| compiled.rare_langs().iter().any(|l| p.speaks(l)))
+        }) && (!f.open_now || s.desks.desk(e.ord).is_some_and(|p| open::is_open(&p, now)))
     }
 }
 
@@ -76,7 +75,7 @@ fn facets(s: &Snapshot, c: &crate::index::text::BitCounts) -> Facets {
         }
     }
     for &ord in &c.rare {
-        for l in s.desks.desk(ord).languages {
+        for l in s.desks.desk(ord).map(|p| p.languages).unwrap_or_default() {
             if !s.spatial.has_lang_bit(l.as_str()) {
                 *f.languages.entry(l.to_string()).or_default() += 1;
             }

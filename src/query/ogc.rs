@@ -207,8 +207,7 @@ pub fn items(s: &Snapshot, r: &ItemsRequest) -> ItemsPage {
     let keep = |ord: u32| {
         let b = &s.bits[ord as usize];
         f.matches_bits(b.langs, b.domains, b.audience, || {
-            let p = s.desks.desk(ord);
-            f.rare_langs().iter().any(|l| p.speaks(l))
+            s.desks.desk(ord).is_some_and(|p| f.rare_langs().iter().any(|l| p.speaks(l)))
         })
     };
     let end = r.offset.saturating_add(r.limit);

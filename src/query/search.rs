@@ -142,7 +142,7 @@ fn by_text(
     };
     let keep = r.filters.open_now.then(|| {
         let desks = s.desks.clone();
-        Arc::new(move |ord: u32| open::is_open(&desks.desk(ord), now)) as Arc<dyn Fn(u32) -> bool + Send + Sync>
+        Arc::new(move |ord: u32| desks.desk(ord).is_some_and(|p| open::is_open(&p, now))) as Arc<dyn Fn(u32) -> bool + Send + Sync>
     });
     let weight = r.at.map(|at| {
         let desks = s.desks.clone();
@@ -167,8 +167,7 @@ fn audience(f: &Filters) -> Option<Audience> {
 fn passes(s: &Snapshot, filter: &Filter, mask: u32, ord: u32, b: &DeskBits) -> bool {
     b.domains & mask != 0
         && filter.matches_bits(b.langs, b.domains, b.audience, || {
-            let p = s.desks.desk(ord);
-            filter.rare_langs().iter().any(|l| p.speaks(l))
+            s.desks.desk(ord).is_some_and(|p| filter.rare_langs().iter().any(|l| p.speaks(l)))
         })
 }
 
@@ -199,8 +198,7 @@ fn nearest_offering(s: &Snapshot, r: &SearchRequest, filter: &Filter, needs: &Ne
     let keep = |e: &crate::index::spatial::Entry| {
         e.domains & mask != 0
             && filter.matches(e, || {
-                let p = s.desks.desk(e.ord);
-                filter.rare_langs().iter().any(|l| p.speaks(l))
+                s.desks.desk(e.ord).is_some_and(|p| filter.rare_langs().iter().any(|l| p.speaks(l)))
             })
     };
     s.spatial

@@ -68,7 +68,7 @@ fn open_now_filters_before_k() {
         max_m: None,
         filters: Filters { open_now: true, audience: AudienceFilter::All, ..Filters::default() },
     };
-    let ids = |hits: Vec<Hit>| hits.iter().map(|h| s.desks.desk(h.ord).id).collect::<Vec<_>>();
+    let ids = |hits: Vec<Hit>| hits.iter().map(|h| s.desks.desk(h.ord).unwrap().id).collect::<Vec<_>>();
     assert_eq!(ids(nearest(&s, &req, now)), vec!["open-far"]);
     req.k = 3;
     assert_eq!(ids(nearest(&s, &req, now)), vec!["open-far", "open-farther"]);

@@ -56,7 +56,7 @@ impl TodayRequest {
 pub fn today_of(s: &Snapshot, r: &TodayRequest, now: DateTime<Utc>) -> Vec<(String, Today)> {
     r.ids
         .iter()
-        .filter_map(|id| super::point(s, id).map(|ord| (id.clone(), open::today(&s.desks.desk(ord), now))))
+        .filter_map(|id| super::point(s, id).and_then(|ord| Some((id.clone(), open::today(&s.desks.desk(ord)?, now)))))
         .collect()
 }
 

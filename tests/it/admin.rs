@@ -1,7 +1,8 @@
 //! Reloading without a restart: `POST /admin/reload` on the admin listener only, with the token;
 //! every answer names the bundle version it came from; a bundle that fails to load is refused
 //! and the old one keeps serving; `/readyz` reports the version and its age; answers the same
-//! for everyone carry the version as `ETag` and answer `304`.
+//! for everyone carry the version as `ETag` and answer `304`; a bundle that fails the check of its
+//! large files after a start stops serving until a good one is reloaded.
 
 use std::path::Path;
 use std::process::Command;
@@ -108,4 +109,91 @@ fn the_admin_listener_needs_a_token_and_a_port_of_its_own() {
     std::fs::write(&long, TOKEN).unwrap();
     let e = run(&["--admin-listen", &format!("127.0.0.1:{port}"), "--admin-token-file", long.to_str().unwrap()]);
     assert!(e.contains("port of its own"), "{e}");
+}
+
+/// `serve` answers as soon as a bundle is open and checks its large files' hashes afterwards: a
+/// bundle damaged on disk (same sizes, so it opens) is found within moments, from then on every
+/// request but the probes and the metrics is answered 503, `/readyz` says why, and a reload of a
+/// good bundle serves again.
+#[tokio::test]
+async fn a_bundle_that_fails_its_check_after_the_start_stops_serving_until_a_good_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample.geojson");
+    build(&sample, &bundle);
+    let points = bundle.join("points.geojson");
+    let text = std::fs::read_to_string(&points).unwrap();
+    std::fs::write(&points, text.replacen("Milano", "Mailan", 1)).unwrap();
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap()], &[("RUST_LOG", "info")]).await;
+    let c = reqwest::Client::new();
+    let readyz = || async { c.get(format!("{}/readyz", server.base)).send().await.unwrap() };
+    let start = std::time::Instant::now();
+    let failed = loop {
+        let r = readyz().await;
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap();
+        match body["verified"].as_str().unwrap() {
+            "pending" => assert_eq!(status, 200, "{body}"),
+            "failed" => break (status, body),
+            other => panic!("a damaged bundle was {other}: {body}"),
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the check did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(failed.0, 503);
+    assert_eq!(failed.1["status"], "damaged");
+    assert!(failed.1["reason"].as_str().unwrap().contains("points.geojson does not match its hash"), "{}", failed.1);
+    for path in ["/api/v1/nearest?lat=45.46&lon=9.19", "/api/v1/points?bbox=9,45,10,46", "/list?lat=45.46&lon=9.19", "/tiles/tiles.json"] {
+        let r = c.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json", "{path}");
+    }
+    assert_eq!(c.get(format!("{}/healthz", server.base)).send().await.unwrap().status(), 200);
+    let metrics = c.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("bundle_verified -1"), "{metrics}");
+
+    // A good bundle in the same place, and SIGHUP: checked whole before it is swapped in.
+    build(&sample, &bundle);
+    assert!(Command::new("kill").args(["-HUP", &server.pid().to_string()]).status().unwrap().success());
+    let start = std::time::Instant::now();
+    loop {
+        let r = readyz().await;
+        if r.status() == 200 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["verified"], "passed", "{body}");
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the reload did not happen");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.get(format!("{}/api/v1/nearest?lat=45.46&lon=9.19", server.base)).send().await.unwrap().status(), 200);
+    let metrics = c.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("bundle_verified 1"), "{metrics}");
+    let logs = server.stop();
+    assert!(logs.contains("bundle failed its check"), "{logs}");
+    assert!(!logs.contains("Mailan"), "no feature's text in the logs");
+}
+
+/// A good bundle passes its check after the start; `/readyz` and `/metrics` say so.
+#[tokio::test]
+async fn a_good_bundle_passes_its_check_after_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    build(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample.geojson"), &bundle);
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap()], &[("RUST_LOG", "info")]).await;
+    let c = reqwest::Client::new();
+    let start = std::time::Instant::now();
+    loop {
+        let body: serde_json::Value = c.get(format!("{}/readyz", server.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(body["status"], "ready", "{body}");
+        if body["verified"] == "passed" {
+            break;
+        }
+        assert_eq!(body["verified"], "pending", "{body}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the check did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let metrics = c.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("bundle_verified 1"), "{metrics}");
+    assert!(server.stop().contains("bundle verified"));
 }

@@ -56,7 +56,7 @@ fn skip_invalid_builds_the_valid_records_and_still_lists_the_rest() {
     assert_eq!(stderr.lines().filter(|l| l.starts_with("mixed.csv")).count(), 4);
     let s = Snapshot::load(&target).unwrap();
     assert_eq!(s.len(), 1);
-    assert_eq!(s.desks.desk(0).id, "it-csv-1");
+    assert_eq!(s.desks.desk(0).unwrap().id, "it-csv-1");
     assert_eq!(s.manifest.skipped_invalid, 3);
 }
 
@@ -112,6 +112,9 @@ fn a_damaged_or_foreign_bundle_is_refused_on_load() {
     std::fs::write(&points, text.replacen("Milano", "Mailand", 1)).unwrap();
     let err = Snapshot::load(&a).err().expect("tampered bundle refused").to_string();
     assert!(err.contains("damaged"), "{err}");
+    // A change of a feature's length no longer fits the offsets: refused before any answer.
+    let err = Snapshot::open(&a).err().expect("misplaced features refused at open").to_string();
+    assert!(err.contains("points.geojson: feature"), "{err}");
 
     let manifest = a.join("manifest.json");
     let m = std::fs::read_to_string(&manifest).unwrap().replace(&format!("\"format_version\": {}", sportello::index::bundle::FORMAT_VERSION), "\"format_version\": 99");
@@ -121,6 +124,45 @@ fn a_damaged_or_foreign_bundle_is_refused_on_load() {
 
     let err = Snapshot::load(out.path()).err().expect("not a bundle").to_string();
     assert!(err.contains("not a sportello bundle"), "{err}");
+}
+
+/// What `serve` does at its start: a bundle whose large files were damaged without changing
+/// their size opens (the checks that keep answers bounded pass) and answers; its check then
+/// fails, names the file, and is remembered.
+#[test]
+fn damage_that_keeps_the_sizes_is_found_by_the_check_after_opening() {
+    use sportello::index::bundle::Verification;
+    let out = tempfile::tempdir().unwrap();
+    let sample = root().join("data/sample.geojson");
+    let good = out.path().join("good");
+    assert!(build(&root(), &["--input", sample.to_str().unwrap(), "--out", good.to_str().unwrap()]).status.success());
+    let s = Snapshot::open(&good).unwrap();
+    assert_eq!(s.verification(), Verification::Pending);
+    s.verify().unwrap();
+    assert_eq!(s.verification(), Verification::Passed);
+
+    for (file, from, to) in [("points.geojson", "Milano", "Mailan"), ("points.packed", "Milano", "Mailan"), ("tiles.mvt.pmtiles", "", "")] {
+        let bad = out.path().join(format!("bad-{file}"));
+        assert!(build(&root(), &["--input", sample.to_str().unwrap(), "--out", bad.to_str().unwrap()]).status.success());
+        let path = bad.join(file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        if from.is_empty() {
+            // The last byte of the last tile.
+            *bytes.last_mut().unwrap() ^= 0x20;
+        } else {
+            let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).unwrap_or_else(|| panic!("{file} holds {from}"));
+            bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let s = Snapshot::open(&bad).unwrap_or_else(|e| panic!("{file}: same sizes, opens: {e}"));
+        let near = sportello::query::NearestRequest::from_query(Some("lat=45.4642&lon=9.19&k=5")).unwrap();
+        assert_eq!(sportello::query::nearest(&s, &near, chrono::Utc::now()).len(), 5, "{file}: answers before its check");
+        let err = s.verify().err().unwrap_or_else(|| panic!("{file}: damage found")).to_string();
+        assert!(err.contains(&format!("{file} does not match its hash")) && err.contains(bad.to_str().unwrap()), "{err}");
+        assert!(matches!(s.verification(), Verification::Failed(why) if why.contains(file)));
+        assert!(s.verify().is_err(), "the outcome is remembered");
+        assert!(Snapshot::load(&bad).is_err(), "{file}: load runs both");
+    }
 }
 
 #[test]

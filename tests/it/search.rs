@@ -72,7 +72,7 @@ fn family_reunification_in_four_languages_finds_family_reunification_desks() {
         assert!(!a.hits.is_empty(), "{q}: no hits");
         let s = embedded();
         for h in &a.hits {
-            let p = s.desks.desk(h.ord);
+            let p = s.desks.desk(h.ord).unwrap();
             assert!(p.domains.contains(&Domain::FamilyReunification), "{q}: {} lacks the domain", p.id);
             assert!(h.distance_m.is_some(), "{q}: a position was given, so every hit has a distance");
         }

@@ -81,7 +81,7 @@ pub fn minimal_desk(id: &str, lat: f64, lon: f64) -> ContactPoint {
 
 /// Every desk of a snapshot as full records, by ordinal (parsed back from the store).
 pub fn all_desks(s: &Snapshot) -> Vec<ContactPoint> {
-    (0..s.len() as u32).map(|i| s.desks.desk(i)).collect()
+    (0..s.len() as u32).map(|i| s.desks.desk(i).expect("a loaded bundle reads back")).collect()
 }
 
 /// A free TCP port on loopback, never the same twice in this test run.

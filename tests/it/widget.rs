@@ -119,7 +119,7 @@ async fn today_gives_the_hours_the_pages_show_and_is_never_cached() {
     let o = v.as_object().unwrap();
     assert!(!o.contains_key("no-such-desk"));
     let ord = s.desks.ord_of("it-milano-anolf").unwrap();
-    let want = open::today(&s.desks.desk(ord), chrono::Utc::now());
+    let want = open::today(&s.desks.desk(ord).unwrap(), chrono::Utc::now());
     assert_eq!(o["it-milano-anolf"]["open_now"], serde_json::json!(want.open_now));
     assert_eq!(o["it-milano-anolf"]["hours"], serde_json::json!(want.hours));
     for (q, name) in [("", "ids"), ("ids=", "ids"), ("ids=a&ids=b", "ids"), ("id=a", "id")] {
