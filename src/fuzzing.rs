@@ -215,7 +215,7 @@ fn stage(f: &Fixture, desks: &[u8], manifest: &[u8]) -> PathBuf {
     let dir = f.work.join("bundle");
     if !dir.exists() {
         std::fs::create_dir(&dir).expect("bundle directory");
-        for name in ["points.geojson", "points.packed", bundle::MVT_ARCHIVE, bundle::GEOJSON_ARCHIVE, "text"] {
+        for name in ["points.geojson", "points.packed", "tree.bin", bundle::MVT_ARCHIVE, bundle::GEOJSON_ARCHIVE, "text"] {
             std::os::unix::fs::symlink(f.base.join(name), dir.join(name)).expect("link to the base bundle");
         }
     }

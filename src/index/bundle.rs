@@ -10,7 +10,9 @@
 //!   every feature's tokens decoded and compared with it as the build writes them (loading
 //!   checks the hash and the structure);
 //! - `desks.bin` — where each feature starts, each desk's position and filter fields, and the
-//!   language table: what the R-tree is rebuilt from without parsing any JSON;
+//!   language table: the desks' tables without parsing any JSON;
+//! - `tree.bin` — the R-tree `build` bulk-loaded from them (bincode of its nodes), read back at
+//!   start instead of bulk-loading again, and checked to hold exactly `desks.bin`'s elements;
 //! - `text/` — the tantivy index, joined to the desks by ordinal;
 //! - `tiles.mvt.pmtiles`, `tiles.geojson.pmtiles` — the public desks' tile pyramid (zooms 0–14) as
 //!   Mapbox Vector Tiles and as GeoJSON, PMTiles v3 archives (see [`crate::tiles`]), served at
@@ -22,7 +24,9 @@
 //! build killed at any moment leaves the previous bundle intact; the next build of the same
 //! `DIR` (holding `.DIR.lock` while it runs, so two builds never interleave) removes what it left
 //! behind.
-//! Loading checks the format version, the hashes and the counts before anything is served.
+//! Opening ([`Snapshot::open`]) checks the format version, the counts, the small files' hashes and
+//! everything that keeps answers in bounds; the large files' hashes are [`Snapshot::verify`]'s,
+//! which `serve` runs after its start and every other loader before use ([`Snapshot::load`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -34,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clusters::ClusterIndex;
 use super::facets::{self, NeedCounts};
-use super::mapped::FileBytes;
+use super::mapped::{FileBytes, SharedFile};
 use super::packed::{self, PackedFeatures, PackedWriter, Segments};
 use super::spatial::{Entry, SpatialIndex};
 use super::store::{self, DeskStore};
@@ -43,7 +47,7 @@ use crate::model::{Audience, ContactPoint, InputSummary, Taxonomy};
 use crate::tiles::{self, Archive, Format as TileFormat, TileDesk, TileJson, TileSet, tree};
 
 /// Version of the on-disk layout; a loader refuses any other.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +126,8 @@ pub struct Manifest {
     pub desks_hash: String,
     /// BLAKE3 of `points.packed`, hex.
     pub packed_hash: String,
+    /// BLAKE3 of `tree.bin`, hex.
+    pub tree_hash: String,
     /// Non-empty tiles of the pyramid (each in both archives).
     pub tiles: usize,
     /// BLAKE3 of `tiles.mvt.pmtiles`, hex.
@@ -154,6 +160,8 @@ pub struct Snapshot {
     pub taxonomy: &'static Taxonomy,
     /// Where it came from: a bundle path, or `embedded`.
     pub source: String,
+    /// The tile archives' files, for [`Snapshot::verify`] (none for a snapshot built in memory).
+    archive_files: Option<[SharedFile; 2]>,
     /// The outcome of [`Snapshot::verify`] once it has run (a snapshot built in memory is
     /// verified by construction).
     verified: OnceLock<Result<(), String>>,
@@ -180,10 +188,14 @@ impl Snapshot {
         let desks_bin = encode_desks(desks.offsets(), desks.positions(), desks.id_index(), &entries, &langs);
         let clusters = ClusterIndex::build(&entries, desks.positions());
         let pyramid = TileFiles::make(&points.iter().map(TileDesk::of).collect::<Vec<_>>(), &clusters)?;
+        let spatial = SpatialIndex::from_entries(entries.clone(), langs);
+        let mut tree_bin = Vec::new();
+        spatial.write(&mut tree_bin).map_err(BundleError::Other)?;
         let hashes = Hashes {
             content: hash_of(desks.geojson()),
             desks: hash_of(&desks_bin),
             packed: hash_of(&packed.encode()),
+            tree: hash_of(&tree_bin),
             tiles_mvt: hash_of(&pyramid.mvt),
             tiles_geojson: hash_of(&pyramid.geojson),
         };
@@ -197,10 +209,11 @@ impl Snapshot {
             tiles: pyramid.into_set()?,
             desks: Arc::new(desks),
             packed,
-            spatial: SpatialIndex::from_entries(entries, langs),
+            spatial,
             text,
             taxonomy: Taxonomy::embedded(),
             source: source.to_string(),
+            archive_files: None,
             verified: OnceLock::from(Ok(())),
         })
     }
@@ -266,29 +279,41 @@ impl Snapshot {
         }
         let DecodedDesks { langs, offsets, positions, entries, by_id } = decoded;
         let bits = bits_of(&entries);
+        let tree_bin = read_checked("tree.bin", &manifest.tree_hash)?;
         // The R-tree and the clusters need only desks.bin: build them, one per core, while the
         // other files are opened.
         let (clusters, spatial, opened) = std::thread::scope(|scope| {
-            let tree_entries = entries.clone();
-            let spatial = scope.spawn(move || SpatialIndex::from_entries(tree_entries, langs));
-            let clusters = scope.spawn(|| ClusterIndex::build(&entries, &positions));
+            let spatial = scope.spawn(|| {
+                let tree = SpatialIndex::read(&tree_bin, &entries, langs).map_err(|e| corrupt(format!("tree.bin: {e}")));
+                lap("r-tree read");
+                tree
+            });
+            let clusters = scope.spawn(|| {
+                let clusters = ClusterIndex::build(&entries, &positions);
+                lap("clusters built");
+                clusters
+            });
             let opened = (|| -> Result<_, BundleError> {
                 let archive = |name: &str| {
-                    Archive::parse(bytes::Bytes::from_owner(map(name)?)).map_err(|e| corrupt(format!("{name}: {e}")))
+                    let file = SharedFile(Arc::new(map(name)?));
+                    let parsed = Archive::parse(bytes::Bytes::from_owner(file.clone())).map_err(|e| corrupt(format!("{name}: {e}")))?;
+                    Ok::<_, BundleError>((parsed, file))
                 };
-                let (mvt, geojson) = (archive(MVT_ARCHIVE)?, archive(GEOJSON_ARCHIVE)?);
+                let ((mvt, mvt_file), (geojson, geojson_file)) = (archive(MVT_ARCHIVE)?, archive(GEOJSON_ARCHIVE)?);
                 if mvt.len() != manifest.tiles || geojson.len() != manifest.tiles {
                     return Err(corrupt(format!("manifest counts {} tiles, the archives hold {} and {}", manifest.tiles, mvt.len(), geojson.len())));
                 }
                 let tiles = TileSet::new(mvt, geojson, tiles::SERVED_BASE).map_err(|e| corrupt(format!("{MVT_ARCHIVE}: {e}")))?;
                 let packed = PackedFeatures::open(map("points.packed")?, positions.len()).map_err(|e| corrupt(format!("points.packed: {e}")))?;
                 let text = TextIndex::open(&dir.join("text"), Taxonomy::embedded())?;
-                Ok((tiles, packed, text, map("points.geojson")?))
+                Ok((tiles, [mvt_file, geojson_file], packed, text, map("points.geojson")?))
             })();
             let clusters = clusters.join().expect("cluster build does not panic");
-            (clusters, spatial.join().expect("R-tree build does not panic"), opened)
+            (clusters, spatial.join().expect("reading the R-tree does not panic"), opened)
         });
-        let (tiles, packed, text, geojson) = opened?;
+        drop(tree_bin);
+        let spatial = spatial?;
+        let (tiles, archive_files, packed, text, geojson) = opened?;
         let desks = DeskStore::from_parts(geojson, offsets, positions, by_id)
             .map_err(|e| corrupt(format!("points.geojson: {e}")))?;
         lap("clusters and r-tree built; files opened");
@@ -311,6 +336,7 @@ impl Snapshot {
             tiles,
             taxonomy: Taxonomy::embedded(),
             source: dir.display().to_string(),
+            archive_files: Some(archive_files),
             verified: OnceLock::new(),
         })
     }
@@ -326,15 +352,18 @@ impl Snapshot {
         }
         let started = std::time::Instant::now();
         let m = &self.manifest;
-        let files: [(&str, &[u8], &str); 4] = [
-            ("points.geojson", self.desks.geojson(), &m.content_hash),
+        let Some([mvt, geojson]) = &self.archive_files else { return Ok(()) };
+        // One file at a time on this thread, each piece's pages given back once hashed: the check
+        // leaves no more resident than a piece, and takes one core.
+        let files: [(&str, &FileBytes, &str); 4] = [
+            ("points.geojson", self.desks.geojson_file(), &m.content_hash),
             ("points.packed", self.packed.file(), &m.packed_hash),
-            (MVT_ARCHIVE, &self.tiles.mvt.bytes()[..], &m.tiles_mvt_hash),
-            (GEOJSON_ARCHIVE, &self.tiles.geojson.bytes()[..], &m.tiles_geojson_hash),
+            (MVT_ARCHIVE, &mvt.0, &m.tiles_mvt_hash),
+            (GEOJSON_ARCHIVE, &geojson.0, &m.tiles_geojson_hash),
         ];
         let outcome = files
             .iter()
-            .find(|(_, bytes, hash)| hash_of(bytes) != *hash)
+            .find(|(_, bytes, hash)| bytes.hash_releasing() != *hash)
             .map(|(name, _, _)| format!("{name} does not match its hash in the manifest"))
             .map_or_else(|| self.desks.check_placement().map_err(|e| format!("points.geojson: {e}")), Err);
         self.desks.release_resident();
@@ -384,6 +413,7 @@ struct Hashes {
     content: String,
     desks: String,
     packed: String,
+    tree: String,
     tiles_mvt: String,
     tiles_geojson: String,
 }
@@ -396,6 +426,7 @@ fn manifest(counts: Counts, inputs: Vec<InputSummary>, skipped: usize, hashes: H
         content_hash: hashes.content,
         desks_hash: hashes.desks,
         packed_hash: hashes.packed,
+        tree_hash: hashes.tree,
         tiles,
         tiles_mvt_hash: hashes.tiles_mvt,
         tiles_geojson_hash: hashes.tiles_geojson,
@@ -713,6 +744,17 @@ impl HashedFile {
     }
 }
 
+impl Write for HashedFile {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.put(b)?;
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Writes `bytes` to a new file at `path`, synced.
 fn put_file(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
     let mut f = File::create(path).map_err(io(path))?;
@@ -825,6 +867,18 @@ pub fn write_ordered(
     drop((ids, id_ends));
     let desks_bin = encode_desks(&offsets, &positions, &by_id, &entries, &langs);
     put_file(&at("desks.bin"), &desks_bin)?;
+    // The R-tree, bulk-loaded once here so that no server start has to.
+    let tree_path = at("tree.bin");
+    let tree_hash = {
+        let spatial = SpatialIndex::from_entries(entries.clone(), langs.clone());
+        let mut f = HashedFile::create(&tree_path)?;
+        // Hashed in large pieces, not one small write per field.
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, &mut f);
+        spatial.write(&mut buffered).map_err(|e| BundleError::Other(format!("{}: {e}", tree_path.display())))?;
+        buffered.flush().map_err(io(&tree_path))?;
+        drop(buffered);
+        f.finish().map_err(io(&tree_path))?
+    };
 
     drop((offsets, by_id));
 
@@ -849,6 +903,7 @@ pub fn write_ordered(
         content: content_hash,
         desks: hash_of(&desks_bin),
         packed: hash_file(&packed_path)?,
+        tree: tree_hash,
         tiles_mvt: hash_file(&at(MVT_ARCHIVE))?,
         tiles_geojson: hash_file(&at(GEOJSON_ARCHIVE))?,
     };

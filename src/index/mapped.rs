@@ -51,6 +51,48 @@ impl FileBytes {
     }
 }
 
+impl FileBytes {
+    /// [`FileBytes::release_resident`] for the pages of `range` only (rounded inwards to whole
+    /// pages): for a pass over the whole file that keeps only its last piece resident.
+    pub fn release_range(&self, range: std::ops::Range<usize>) {
+        if let FileBytes::Mapped(m) = self {
+            const PAGE: usize = 4096;
+            let start = range.start.div_ceil(PAGE) * PAGE;
+            let end = (range.end.min(m.len()) / PAGE) * PAGE;
+            if start < end {
+                // SAFETY: as for `release_resident`, on a sub-range of the same mapping.
+                let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+            }
+        }
+    }
+
+    /// BLAKE3 of the bytes, hex, read in pieces on this thread, each piece's pages given back
+    /// after it is hashed: checking a large file leaves no more of it resident than a piece.
+    pub fn hash_releasing(&self) -> String {
+        const PIECE: usize = 64 << 20;
+        let mut h = blake3::Hasher::new();
+        let mut at = 0;
+        while at < self.len() {
+            let end = (at + PIECE).min(self.len());
+            h.update(&self[at..end]);
+            self.release_range(at..end);
+            at = end;
+        }
+        h.finalize().to_hex().to_string()
+    }
+}
+
+/// A shared [`FileBytes`], as the owner of a [`bytes::Bytes`] (the tile archives), so the file
+/// can still be reached as a `FileBytes` for checking it.
+#[derive(Clone)]
+pub struct SharedFile(pub std::sync::Arc<FileBytes>);
+
+impl AsRef<[u8]> for SharedFile {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl Deref for FileBytes {
     type Target = [u8];
 

@@ -176,7 +176,7 @@ impl PackedFeatures {
     }
 
     /// The whole `points.packed` file (a build in memory: its tokens only).
-    pub fn file(&self) -> &[u8] {
+    pub fn file(&self) -> &FileBytes {
         &self.tokens
     }
 

@@ -135,8 +135,18 @@ impl DeskStore {
         if !geojson.starts_with(HEADER) {
             return Err(StoreError::Misplaced(0));
         }
+        // One pass in file order, the pages behind it given back as it goes (see
+        // `FileBytes::release_range`); the ids are copied out for the order check, which would
+        // otherwise read the file in id order, every page of it at random.
+        let mut released = 0;
+        let (mut ids, mut id_ends) = (Vec::new(), Vec::with_capacity(n + 1));
+        id_ends.push(0);
         for i in 0..n {
             let (start, end) = (start_of(offsets, i), offsets[i + 1] as usize);
+            if start - released > 64 << 20 {
+                geojson.release_range(released..start);
+                released = start;
+            }
             let after: &[u8] = if i + 1 < n { SEP } else { TRAILER };
             let placed = geojson[start..end].starts_with(PREFIX)
                 && geojson[start..end].ends_with(b"}}")
@@ -144,8 +154,11 @@ impl DeskStore {
             if !placed {
                 return Err(StoreError::Misplaced(i));
             }
+            ids.extend_from_slice(self.id(i as u32).as_bytes());
+            id_ends.push(ids.len());
         }
-        if self.by_id.windows(2).any(|w| self.id(w[0]) >= self.id(w[1])) {
+        let id = |o: u32| &ids[id_ends[o as usize]..id_ends[o as usize + 1]];
+        if self.by_id.windows(2).any(|w| id(w[0]) >= id(w[1])) {
             return Err(StoreError::IdOrder);
         }
         Ok(())
@@ -180,6 +193,11 @@ impl DeskStore {
 
     /// The whole FeatureCollection, as written to `points.geojson`.
     pub fn geojson(&self) -> &[u8] {
+        &self.geojson
+    }
+
+    /// The same bytes as the file they were mapped from (or the buffer they were built in).
+    pub fn geojson_file(&self) -> &FileBytes {
         &self.geojson
     }
 
