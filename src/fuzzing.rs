@@ -209,23 +209,25 @@ pub fn bundle_seeds() -> (Vec<u8>, Vec<u8>) {
     (std::fs::read(f.base.join("desks.bin")).expect("desks.bin"), std::fs::read(f.base.join("manifest.json")).expect("manifest"))
 }
 
-/// Writes a bundle into the work directory: `desks.bin` and `manifest.json` as given, the rest
-/// linked to the base bundle's files.
-fn stage(f: &Fixture, desks: &[u8], manifest: &[u8]) -> PathBuf {
+/// Writes a bundle into the work directory: `desks.bin`, `tree.bin` and `manifest.json` as
+/// given, the rest linked to the base bundle's files.
+fn stage(f: &Fixture, desks: &[u8], tree: &[u8], manifest: &[u8]) -> PathBuf {
     let dir = f.work.join("bundle");
     if !dir.exists() {
         std::fs::create_dir(&dir).expect("bundle directory");
-        for name in ["points.geojson", "points.packed", "tree.bin", bundle::MVT_ARCHIVE, bundle::GEOJSON_ARCHIVE, "text"] {
+        for name in ["points.geojson", "points.packed", bundle::MVT_ARCHIVE, bundle::GEOJSON_ARCHIVE, "text"] {
             std::os::unix::fs::symlink(f.base.join(name), dir.join(name)).expect("link to the base bundle");
         }
     }
     std::fs::write(dir.join("desks.bin"), desks).expect("desks.bin written");
+    std::fs::write(dir.join("tree.bin"), tree).expect("tree.bin written");
     std::fs::write(dir.join("manifest.json"), manifest).expect("manifest written");
     dir
 }
 
 /// The bundle loader on a `desks.bin` of these bytes, with the manifest's hash of it recomputed to
-/// match (and its desk count set to the count the file claims), so the input reaches the decoder:
+/// match (and its desk count set to the count the file claims, and the tree a build would make of
+/// it beside it), so the input reaches the decoder and the queries:
 /// a damaged file with a matching hash must still be refused, or served safely.
 pub fn bundle_desks(data: &[u8]) {
     let f = fixture().lock().unwrap_or_else(|e| e.into_inner());
@@ -234,7 +236,10 @@ pub fn bundle_desks(data: &[u8]) {
     if let Some(n) = data.get(8..16) {
         manifest["counts"]["points"] = Value::from(u64::from_le_bytes(n.try_into().expect("8 bytes")));
     }
-    let dir = stage(&f, data, &serde_json::to_vec(&manifest).expect("manifest serialises"));
+    // The tree a build would write from these tables, so they reach the queries.
+    let tree = bundle::tree_for_desks_bin(data).unwrap_or_else(|| std::fs::read(f.base.join("tree.bin")).expect("tree.bin"));
+    manifest["tree_hash"] = Value::String(blake3::hash(&tree).to_hex().to_string());
+    let dir = stage(&f, data, &tree, &serde_json::to_vec(&manifest).expect("manifest serialises"));
     load_and_query(&dir);
 }
 
@@ -242,7 +247,8 @@ pub fn bundle_desks(data: &[u8]) {
 pub fn bundle_manifest(data: &[u8]) {
     let f = fixture().lock().unwrap_or_else(|e| e.into_inner());
     let desks = std::fs::read(f.base.join("desks.bin")).expect("desks.bin");
-    let dir = stage(&f, &desks, data);
+    let tree = std::fs::read(f.base.join("tree.bin")).expect("tree.bin");
+    let dir = stage(&f, &desks, &tree, data);
     load_and_query(&dir);
 }
 

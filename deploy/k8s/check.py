@@ -83,6 +83,7 @@ if bundle in mounts:
 need(any(e.get("configMapRef", {}).get("name") == cm["metadata"]["name"] for e in server.get("envFrom", [])), "the server does not read the ConfigMap")
 # Privacy: the rate limit reads the client behind the ingress only from trusted proxies; the
 # config must never turn on anything that logs requests in detail.
+need(str(env.get("SPORTELLO_CHECK_BEFORE_READY", "")).lower() == "true", "pods may be ready before their bundle's hashes are checked (SPORTELLO_CHECK_BEFORE_READY)")
 need(not str(env.get("RUST_LOG", "")).count("trace") and not str(env.get("RUST_LOG", "")).count("debug"), "RUST_LOG is debug or trace")
 
 # Graceful termination: the preStop sleep and the server's 10 s drain fit in the grace period.

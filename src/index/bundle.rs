@@ -550,6 +550,15 @@ impl<'a> Cursor<'a> {
 /// Reads `desks.bin`, trusting nothing in it: every length is checked against the bytes that are
 /// there before anything is allocated, so a damaged file (even one whose hash was made to match)
 /// is refused with a reason, never a panic or an allocation of what a count claims.
+/// The `tree.bin` a build writes beside a `desks.bin` of these bytes, when they decode (for the
+/// fuzz harness, which gives the tree the damaged tables it is given).
+pub fn tree_for_desks_bin(b: &[u8]) -> Option<Vec<u8>> {
+    let d = decode_desks(b).ok()?;
+    let mut out = Vec::new();
+    SpatialIndex::from_entries(d.entries, d.langs).write(&mut out).ok()?;
+    Some(out)
+}
+
 fn decode_desks(b: &[u8]) -> Result<DecodedDesks, String> {
     let mut cursor = Cursor { b, at: 0 };
     let mut take = |len: usize| cursor.take(len);

@@ -197,3 +197,31 @@ async fn a_good_bundle_passes_its_check_after_the_start() {
     assert!(metrics.contains("bundle_verified 1"), "{metrics}");
     assert!(server.stop().contains("bundle verified"));
 }
+
+/// With `--check-before-ready` (as the Kubernetes deployment sets it) the whole bundle is checked
+/// before the port opens: a damaged one stops the start with the reason, a good one serves
+/// already checked.
+#[tokio::test]
+async fn check_before_ready_refuses_a_damaged_bundle_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample.geojson");
+    build(&sample, &bundle);
+    let server = Server::start(&["--bundle", bundle.to_str().unwrap()], &[("SPORTELLO_CHECK_BEFORE_READY", "true")]).await;
+    let body: serde_json::Value = reqwest::get(format!("{}/readyz", server.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(body["verified"], "passed", "checked before the first answer: {body}");
+    server.stop();
+
+    let packed = bundle.join("points.packed");
+    let mut bytes = std::fs::read(&packed).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&packed, bytes).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--check-before-ready", "--listen", &format!("127.0.0.1:{}", free_port()), "--bundle", bundle.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("points.packed does not match its hash"), "{err}");
+}
