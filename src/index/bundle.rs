@@ -363,7 +363,11 @@ impl Snapshot {
         ];
         let outcome = files
             .iter()
-            .find(|(_, bytes, hash)| bytes.hash_releasing() != *hash)
+            .find(|(name, bytes, hash)| {
+                let same = bytes.hash_releasing() == *hash;
+                tracing::debug!(ms = started.elapsed().as_millis() as u64, "verify: {name} hashed");
+                !same
+            })
             .map(|(name, _, _)| format!("{name} does not match its hash in the manifest"))
             .map_or_else(|| self.desks.check_placement().map_err(|e| format!("points.geojson: {e}")), Err);
         self.desks.release_resident();
