@@ -971,13 +971,63 @@ mod huffman {
     /// The order code-length code lengths are written in.
     const CL_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
+    /// The last base not above `len` (258 has its own code): by search, for the tables.
+    const fn len_code_searched(len: u16) -> u8 {
+        if len == 258 {
+            return 28;
+        }
+        let mut c = 0;
+        while c + 1 < LEN_BASE.len() && LEN_BASE[c + 1] <= len {
+            c += 1;
+        }
+        c as u8
+    }
+
+    /// The last base not above `dist`: by search, for the tables.
+    const fn dist_code_searched(dist: u16) -> u8 {
+        let mut c = 0;
+        while c + 1 < DIST_BASE.len() && DIST_BASE[c + 1] <= dist {
+            c += 1;
+        }
+        c as u8
+    }
+
+    /// Length codes by length (3–258), made at compile time: two lookups per match instead of
+    /// two binary searches (`write_block` was the joiner's largest cost).
+    static LEN_CODES: [u8; 259] = {
+        let mut t = [0u8; 259];
+        let mut l = 3;
+        while l <= 258 {
+            t[l] = len_code_searched(l as u16);
+            l += 1;
+        }
+        t
+    };
+
+    /// Distance codes as zlib keeps them: by `dist − 1` up to 256, then by `(dist − 1) >> 7`.
+    static DIST_CODES: [u8; 512] = {
+        let mut t = [0u8; 512];
+        let mut d = 1;
+        while d <= 256 {
+            t[d - 1] = dist_code_searched(d as u16);
+            d += 1;
+        }
+        // Above 256 every code spans a multiple of 128 distances.
+        let mut i = 2;
+        while i < 256 {
+            t[256 + i] = dist_code_searched((i * 128 + 1) as u16);
+            i += 1;
+        }
+        t
+    };
+
     fn len_code(len: u16) -> usize {
-        // The last base not above `len` (258 has its own code).
-        if len == 258 { 28 } else { LEN_BASE.partition_point(|&b| b <= len) - 1 }
+        LEN_CODES[len as usize] as usize
     }
 
     fn dist_code(dist: u16) -> usize {
-        DIST_BASE.partition_point(|&b| b <= dist) - 1
+        let d = dist as usize - 1;
+        (if d < 256 { DIST_CODES[d] } else { DIST_CODES[256 + (d >> 7)] }) as usize
     }
 
     struct Bits<'a> {
@@ -1136,6 +1186,17 @@ mod huffman {
     }
 
     /// Writes `syms` and the end-of-block as one final block with codes made for them.
+    #[cfg(test)]
+    #[test]
+    fn the_code_tables_are_the_searched_codes() {
+        for len in 3..=258u16 {
+            assert_eq!(len_code(len), len_code_searched(len) as usize, "length {len}");
+        }
+        for dist in 1..=32_768u16 {
+            assert_eq!(dist_code(dist), dist_code_searched(dist) as usize, "distance {dist}");
+        }
+    }
+
     pub(super) fn write_block(syms: &[Sym], out: &mut Vec<u8>) {
         let mut lit_freq = [0u32; 286];
         let mut dist_freq = [0u32; 30];
