@@ -198,6 +198,11 @@ impl PackedFeatures {
         &self.seg_bytes[start..self.seg_ends[i] as usize]
     }
 
+    /// Segment `id`'s text, or None for an id the file does not have (damaged tokens).
+    fn segment_if_any(&self, id: u16) -> Option<&[u8]> {
+        (usize::from(id) < self.seg_ends.len()).then(|| self.segment(id))
+    }
+
     pub fn segments(&self) -> usize {
         self.seg_ends.len()
     }
@@ -209,7 +214,7 @@ impl PackedFeatures {
 
     /// Decodes desk `ord`'s tokens back to its feature bytes, checking every token.
     fn expand(&self, ord: u32, out: &mut Vec<u8>) -> Result<(), ()> {
-        expand_tokens(self.tokens_of(ord), &|id| (usize::from(id) < self.seg_ends.len()).then(|| self.segment(id)), out)
+        expand_tokens(self.tokens_of(ord), &|id| self.segment_if_any(id), out)
     }
 }
 
@@ -947,7 +952,7 @@ impl PackedFeatures {
                 // Tokens that do not give the feature's bytes (a damaged file whose hash has not
                 // been checked yet) are not followed: the feature is compressed as plain text,
                 // so the stream always decompresses to the answer.
-                if tokens_fit(self.tokens_of(p.ord), &|id| (usize::from(id) < self.seg_ends.len()).then(|| self.segment(id)), &body[p.at..end]) {
+                if tokens_fit(self.tokens_of(p.ord), &|id| self.segment_if_any(id), &body[p.at..end]) {
                     s.feature(body, p.ord, end);
                 } else {
                     s.text(body, end);
