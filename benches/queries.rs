@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the query layer on deterministic synthetic bundles (`sportello synth`,
-//! seed 1): nearest (k = 1 and 10; unfiltered, with the 1-in-16 language `ti`, with a domain),
+//! seed 1): nearest (k = 1 and 10; unfiltered, with the 1-in-16 language `ti`, with a domain;
+//! and k = 10 at random points, plain and joined into gzip),
 //! viewports with clustering at zooms 5, 10 and 14, text search, compressing answers (joined from
 //! the precompressed desks, and gzip -1 / -6 of the same bytes), and bundle load. Query points are
 //! chosen by density: a dense city (Milan), a small town (Pordenone), an empty sea (Bay of Biscay).
@@ -76,6 +77,39 @@ fn nearest(c: &mut Criterion, s: &Snapshot, n: usize) {
             }
         }
     }
+    g.finish();
+}
+
+/// Nearest at random points (the load benchmark's region, lon −10…30, lat 36…60), one point per
+/// iteration from a fixed list: unlike the fixed places above, the tree's nodes and the desks'
+/// bytes are mostly not in the cache, as under real traffic. Plain, and joined into gzip as a
+/// browser's request is answered.
+fn nearest_random(c: &mut Criterion, s: &Snapshot, n: usize) {
+    use rand::{RngExt, SeedableRng};
+    use sportello::index::packed::Wrapper;
+    let now = chrono::Utc::now();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20240601);
+    let reqs: Vec<NearestRequest> = (0..4096)
+        .map(|_| {
+            let (lat, lon) = (rng.random_range(36.0..60.0), rng.random_range(-10.0..30.0));
+            NearestRequest { at: at(lat, lon), place: None, k: 10, max_m: None, filters: Filters::default() }
+        })
+        .collect();
+    let mut g = c.benchmark_group(format!("nearest-random/{n}"));
+    let mut i = 0;
+    g.bench_function("k10/plain", |b| {
+        b.iter(|| {
+            i = (i + 1) % reqs.len();
+            body::nearest(s, &query::nearest(s, black_box(&reqs[i]), now), None)
+        })
+    });
+    g.bench_function("k10/joined", |b| {
+        b.iter(|| {
+            i = (i + 1) % reqs.len();
+            let a = body::nearest_placed(s, &query::nearest(s, black_box(&reqs[i]), now), None);
+            body::compress(s, &a, Wrapper::Gzip)
+        })
+    });
     g.finish();
 }
 
@@ -160,6 +194,7 @@ fn all(c: &mut Criterion) {
         let dir = bundle_dir(n);
         let s = Snapshot::load(&dir).expect("bench bundle loads");
         nearest(c, &s, n);
+        nearest_random(c, &s, n);
         viewport(c, &s, n);
         search(c, &s, n);
         compress(c, &s, n);
