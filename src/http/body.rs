@@ -30,9 +30,11 @@ pub struct Placing {
     pub placed: Vec<Placed>,
 }
 
-/// `answer` compressed from the desks' precompressed tokens (see [`crate::index::packed`]).
+/// `answer` compressed from the desks' precompressed tokens (see [`crate::index::packed`]); the
+/// tokens are compared with the features' bytes until the bundle has passed its check.
 pub fn compress(s: &Snapshot, answer: &Placing, wrapper: Wrapper) -> Vec<u8> {
-    s.packed.compress(&answer.body, &answer.placed, |o| s.desks.feature(o).len() - 2, wrapper)
+    let trusted = s.verification() == crate::index::bundle::Verification::Passed;
+    s.packed.compress(&answer.body, &answer.placed, |o| s.desks.feature(o).len() - 2, wrapper, trusted)
 }
 
 fn open_collection(n: usize) -> Vec<u8> {
