@@ -345,26 +345,6 @@ impl LonLatBox {
     }
 }
 
-/// Asks the CPU to start loading a queued node's children, so that they are in the cache by the
-/// time the node is popped: the search is bound by these loads (the first read of each child
-/// was 39 % of its time at a million desks).
-fn prefetch<T>(children: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let bytes = std::mem::size_of_val(children);
-        let start = children.as_ptr() as *const i8;
-        let mut off = 0;
-        while off < bytes {
-            // SAFETY: prefetching is a hint without effect on memory; the address is inside
-            // (or one line past the start of) a live slice.
-            unsafe { std::arch::x86_64::_mm_prefetch(start.wrapping_add(off), std::arch::x86_64::_MM_HINT_T0) };
-            off += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = children;
-}
-
 /// Chord length on the unit sphere for a great-circle distance in metres.
 pub fn chord_for_m(m: f64) -> f64 {
     let theta = (m / EARTH_RADIUS_M).min(std::f64::consts::PI);
@@ -592,7 +572,8 @@ impl SpatialIndex {
                         let c = p.envelope().distance_2(&q).sqrt();
                         let t = tier(p.envelope().masks.domains);
                         if c.is_finite() && within(t, c, reach(&best)) {
-                            prefetch(p.children());
+                            // Loading a child was 39 % of the search at a million desks.
+                            super::prefetch(p.children());
                             queue.push(Queued { tier: t, chord: c, node: p });
                         }
                     }
