@@ -175,6 +175,16 @@ async fn every_coding_decompresses_to_the_uncompressed_answer() {
         .await
         .unwrap();
     assert_eq!(browser.headers()["content-encoding"], "gzip");
+    // A viewport of clusters only (no desk to join) goes out as zstd to a browser, made here
+    // with a kept context, and is the uncompressed answer.
+    let url = format!("{}/api/v1/points?bbox=-10,35,30,60&zoom=4", server.base);
+    let plain = client.get(&url).send().await.unwrap().bytes().await.unwrap();
+    let fc: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+    let ids: Vec<&str> = fc["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert!(plain.len() >= 1024 && !ids.is_empty() && ids.iter().all(|id| id.starts_with("cluster/")), "a large answer of clusters only: {ids:?}");
+    let z = client.get(&url).header("accept-encoding", "gzip, deflate, br, zstd").send().await.unwrap();
+    assert_eq!(z.headers()["content-encoding"], "zstd");
+    assert_eq!(decode("zstd", &z.bytes().await.unwrap()), plain);
     server.stop();
 }
 
