@@ -1003,35 +1003,33 @@ impl PackedFeatures {
 
     /// The symbol counts of sample answers of `per` consecutive desks.
     fn sample_counts(&self, per: usize) -> huffman::Counts {
-        {
-            let mut counts = huffman::Counts::default();
-            let desks = self.ends.len() - 1;
-            let groups = CODE_SAMPLE_ANSWERS.min(desks.div_ceil(per));
-            let mut feature = Vec::new();
-            for g in 0..groups {
-                let first = g * desks / groups.max(1);
-                let mut body = b"{\"type\":\"FeatureCollection\",\"features\":[".to_vec();
-                let mut placed = Vec::new();
-                let mut lens = HashMap::new();
-                for ord in first..(first + per).min(desks) {
-                    feature.clear();
-                    // Damaged tokens (a file not checked yet) are left out of the sample.
-                    if self.expand(ord as u32, &mut feature).is_err() {
-                        continue;
-                    }
-                    if !placed.is_empty() {
-                        body.push(b',');
-                    }
-                    placed.push(Placed { at: body.len(), ord: ord as u32 });
-                    lens.insert(ord as u32, feature.len());
-                    body.extend_from_slice(&feature);
-                    body.extend_from_slice(format!(",\"distance_m\":{}}}}}", 137 * (ord - first) + 411).as_bytes());
+        let mut counts = huffman::Counts::default();
+        let desks = self.ends.len() - 1;
+        let groups = CODE_SAMPLE_ANSWERS.min(desks.div_ceil(per));
+        let mut feature = Vec::new();
+        for g in 0..groups {
+            let first = g * desks / groups.max(1);
+            let mut body = b"{\"type\":\"FeatureCollection\",\"features\":[".to_vec();
+            let mut placed = Vec::new();
+            let mut lens = HashMap::new();
+            for ord in first..(first + per).min(desks) {
+                feature.clear();
+                // Damaged tokens (a file not checked yet) are left out of the sample.
+                if self.expand(ord as u32, &mut feature).is_err() {
+                    continue;
                 }
-                body.extend_from_slice(b"]}");
-                self.symbols(&body, &placed, &|o| lens[&o], false, &mut counts);
+                if !placed.is_empty() {
+                    body.push(b',');
+                }
+                placed.push(Placed { at: body.len(), ord: ord as u32 });
+                lens.insert(ord as u32, feature.len());
+                body.extend_from_slice(&feature);
+                body.extend_from_slice(format!(",\"distance_m\":{}}}}}", 137 * (ord - first) + 411).as_bytes());
             }
-            counts
+            body.extend_from_slice(b"]}");
+            self.symbols(&body, &placed, &|o| lens[&o], false, &mut counts);
         }
+        counts
     }
 }
 
