@@ -95,6 +95,20 @@ fn nearest_random(c: &mut Criterion, s: &Snapshot, n: usize) {
             NearestRequest { at: at(lat, lon), place: None, k: 10, max_m: None, filters: Filters::default() }
         })
         .collect();
+    // What the joined answers weigh against gzip -6 of the same bodies (the size target: 1.15).
+    let mut ratios: Vec<f64> = reqs
+        .iter()
+        .take(256)
+        .map(|r| {
+            use std::io::Write;
+            let a = body::nearest_placed(s, &query::nearest(s, r, now), None);
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            e.write_all(&a.body).expect("in memory");
+            body::compress(s, &a, Wrapper::Gzip).len() as f64 / e.finish().expect("in memory").len() as f64
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    eprintln!("nearest-random/{n}: joined / gzip -6, median of 256 answers: {:.3}", ratios[ratios.len() / 2]);
     let mut g = c.benchmark_group(format!("nearest-random/{n}"));
     let mut i = 0;
     g.bench_function("k10/plain", |b| {
