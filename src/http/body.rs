@@ -13,6 +13,9 @@ use crate::query::{DomainLabel, Hit, SearchAnswer, Viewport};
 
 /// Bytes of a stored feature, on average, for sizing buffers.
 const FEATURE_BYTES: usize = 900;
+/// How many clusters (about 230 bytes each) fill [`FEATURE_BYTES`], for sizing buffers with
+/// room to spare: a viewport's body then grows without being copied.
+const CLUSTERS_PER_FEATURE_BYTES: usize = 3;
 
 fn features(s: &Snapshot, hits: &[Hit], out: &mut Vec<u8>, placed: &mut Vec<Placed>) {
     for (i, h) in hits.iter().enumerate() {
@@ -24,17 +27,19 @@ fn features(s: &Snapshot, hits: &[Hit], out: &mut Vec<u8>, placed: &mut Vec<Plac
     }
 }
 
-/// An answer's bytes and where the desks' stored features sit in them (for [`compress`]).
+/// An answer's bytes and where the desks' stored features and the clusters sit in them (for
+/// [`compress`]).
 pub struct Placing {
     pub body: Vec<u8>,
     pub placed: Vec<Placed>,
+    pub clusters: Vec<std::ops::Range<usize>>,
 }
 
 /// `answer` compressed from the desks' precompressed tokens (see [`crate::index::packed`]); the
 /// tokens are compared with the features' bytes until the bundle has passed its check.
 pub fn compress(s: &Snapshot, answer: &Placing, wrapper: Wrapper) -> Vec<u8> {
     let trusted = s.verification() == crate::index::bundle::Verification::Passed;
-    s.packed.compress(&answer.body, &answer.placed, |o| s.desks.feature(o).len() - 2, wrapper, trusted)
+    s.packed.compress_answer(&answer.body, &answer.placed, &answer.clusters, |o| s.desks.feature(o).len() - 2, wrapper, trusted)
 }
 
 fn open_collection(n: usize) -> Vec<u8> {
@@ -66,7 +71,7 @@ pub fn nearest_placed(s: &Snapshot, hits: &[Hit], place: Option<&Candidate>) -> 
         member(&mut out, "understood_place", &understood_place(c));
     }
     out.push(b'}');
-    Placing { body: out, placed }
+    Placing { body: out, placed, clusters: Vec::new() }
 }
 
 /// The town a `place=` was understood as.
@@ -146,20 +151,23 @@ pub fn viewport(s: &Snapshot, v: &Viewport) -> Vec<u8> {
 
 /// [`viewport`], with where each desk sits.
 pub fn viewport_placed(s: &Snapshot, v: &Viewport) -> Placing {
-    let mut out = open_collection(v.points.len() + v.clusters.len() / 4);
+    let mut out = open_collection(v.points.len() + v.clusters.len().div_ceil(CLUSTERS_PER_FEATURE_BYTES));
     let mut placed = Vec::with_capacity(v.points.len());
     features(s, &v.points, &mut out, &mut placed);
+    let mut clusters = Vec::with_capacity(v.clusters.len());
     for (i, c) in v.clusters.iter().enumerate() {
         if i > 0 || !v.points.is_empty() {
             out.push(b',');
         }
+        let start = out.len();
         c.write_json(&mut out);
+        clusters.push(start..out.len());
     }
     out.push(b']');
     member(&mut out, "zoom", &v.zoom);
     member(&mut out, "point_count", &(v.points.len() + v.clusters.iter().map(|c| c.point_count).sum::<usize>()));
     out.push(b'}');
-    Placing { body: out, placed }
+    Placing { body: out, placed, clusters }
 }
 
 /// `search`: ranked desks, the total, facet counts and the domains the text was read as.
@@ -182,7 +190,7 @@ pub fn search_placed(s: &Snapshot, a: &SearchAnswer) -> Placing {
         member(&mut out, "understood_place", &understood_place(c));
     }
     out.push(b'}');
-    Placing { body: out, placed }
+    Placing { body: out, placed, clusters: Vec::new() }
 }
 
 /// One desk as a Feature.

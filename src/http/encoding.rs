@@ -6,9 +6,9 @@
 //! browsers read it), even when it also lists `br` or `zstd` — a server may pick any coding
 //! the client accepts, and gzip is the one joined from precompressed tokens. A client that
 //! accepts neither gets the answer uncompressed from here, and the router's compression layer
-//! (fast level) then serves `br` or identity as it asks. An answer without desks (a viewport
-//! of clusters) is compressed here with zstd when the client takes it, with a context kept per
-//! thread. Every answer says `Vary: Accept-Encoding`.
+//! (fast level) then serves `br` or identity as it asks. Clusters are joined too: their text
+//! follows one template, so each is written as matches to the one before it. Every answer says
+//! `Vary: Accept-Encoding`.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
@@ -51,41 +51,13 @@ pub fn choose(request: &HeaderMap) -> Option<Wrapper> {
     }
 }
 
-/// Answers without desks of at least this many bytes (a viewport of clusters) are compressed
-/// here when the client takes zstd; smaller ones are left to the compression layer.
-const TEXT_ANSWER: usize = 1024;
-
-thread_local! {
-    /// A zstd context per thread, kept: the compression layer makes one per answer, which cost
-    /// more than compressing (36 µs of server time for an 11 KB viewport of clusters).
-    static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// `body` as one zstd frame at level 1 (the compression layer's fastest), or None if zstd fails.
-fn zstd_fast(body: &[u8]) -> Option<Vec<u8>> {
-    ZSTD.with_borrow_mut(|z| {
-        if z.is_none() {
-            *z = zstd::bulk::Compressor::new(1).ok();
-        }
-        z.as_mut()?.compress(body).ok()
-    })
-}
-
 /// The answer's body, compressed when the client takes gzip or deflate and the answer holds
-/// desks, or when it takes zstd and the answer is a large one without desks (clusters); other
-/// answers are left to the compression layer. With its `Content-Encoding` and `Vary`.
+/// desks or clusters; other answers (no feature at all) are left to the compression layer.
+/// With its `Content-Encoding` and `Vary`.
 pub fn respond(s: &Snapshot, request: &HeaderMap, answer: Placing, make: impl FnOnce(Vec<u8>) -> Response) -> Response {
-    let wrapper = if answer.placed.is_empty() { None } else { choose(request) };
-    let text = wrapper.is_none() && answer.placed.is_empty() && answer.body.len() >= TEXT_ANSWER && weight(request, "zstd") > 0.0;
+    let joined = !answer.placed.is_empty() || !answer.clusters.is_empty();
+    let wrapper = if joined { choose(request) } else { None };
     let mut res = match wrapper {
-        None if text => match zstd_fast(&answer.body) {
-            Some(z) => {
-                let mut res = make(z);
-                res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd"));
-                res
-            }
-            None => make(answer.body),
-        },
         Some(w) => {
             let bytes = body::compress(s, &answer, w);
             let mut res = make(bytes);

@@ -19,6 +19,7 @@
 //! module knows nothing of HTTP.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use super::mapped::FileBytes;
 
@@ -654,11 +655,12 @@ struct Symbols<'a, S: Sink> {
     rep: usize,
 }
 
-/// Per thread: the answer count and the two position tables of [`Symbols`].
-type Tables = (u32, Vec<[(u32, u32); SEG_USES]>, Vec<(u32, u32)>);
+/// Per thread: the answer count, the two position tables of [`Symbols`] and the run starts of
+/// [`Symbols::cluster`] (the previous cluster's and this one's).
+type Tables = (u32, Vec<[(u32, u32); SEG_USES]>, Vec<(u32, u32)>, (Vec<u32>, Vec<u32>));
 
 thread_local! {
-    static TABLES: std::cell::RefCell<Tables> = const { std::cell::RefCell::new((0, Vec::new(), Vec::new())) };
+    static TABLES: std::cell::RefCell<Tables> = const { std::cell::RefCell::new((0, Vec::new(), Vec::new(), (Vec::new(), Vec::new()))) };
 }
 
 const TEXT_HASH_BITS: u32 = 12;
@@ -855,7 +857,42 @@ impl<S: Sink> Symbols<'_, S> {
         remember(&mut self.last[id], (self.answer, pos as u32));
     }
 
-    /// The text between features, `body[self.pos..end]` (separators, `distance_m`, clusters,
+    /// A cluster's feature, `body[self.pos..end]`. Clusters are written by one template
+    /// ([`crate::model::feature::ClusterFeature::write_json`]), so a cluster splits into the same
+    /// runs as the one before it, alternately numbers and the text between them: each run is a
+    /// match to the same run of the previous cluster, extended over the digits the two numbers
+    /// share, and the rest of a number is literals. No search. `prev` holds where the previous
+    /// cluster's runs start (empty for the first, which goes through [`Symbols::text`]); on
+    /// return, this one's.
+    fn cluster(&mut self, body: &[u8], end: usize, prev: &mut Vec<u32>, runs: &mut Vec<u32>) {
+        cluster_runs(body, self.pos, end, runs);
+        if prev.len() != runs.len() {
+            self.text(body, end);
+        } else {
+            for k in 0..runs.len() {
+                let (from, to) = (runs[k] as usize, runs.get(k + 1).map_or(end, |&r| r as usize));
+                if to <= self.pos {
+                    continue;
+                }
+                // The same place in the previous cluster is this far back, all along the run.
+                let d = from - prev[k] as usize;
+                if d <= WINDOW {
+                    let reach = extend(body, self.pos, d, end);
+                    if reach >= self.pos + 3 {
+                        self.copy(reach - self.pos, d);
+                        self.pos = reach;
+                        self.rep = d;
+                    }
+                }
+                if self.pos < to {
+                    self.literals(&body[self.pos..to]);
+                }
+            }
+        }
+        std::mem::swap(prev, runs);
+    }
+
+    /// The text between features, `body[self.pos..end]` (separators, `distance_m`,
     /// the answer's own members): `,"distance_m":` as its segment, and elsewhere a fast
     /// one-candidate match search (like gzip -1's) against everything before it in the answer.
     fn text(&mut self, body: &[u8], end: usize) {
@@ -888,6 +925,68 @@ impl<S: Sink> Symbols<'_, S> {
             i += 1;
         }
         self.literals(&body[lit..end]);
+    }
+}
+
+/// Where the runs of the cluster feature `body[from..end]` start: alternately numbers (digits,
+/// `.`, `-`) and the text between them. Classified 64 bytes at a time into a bit mask (a
+/// byte-by-byte loop mispredicted a branch at every change of run, and was a quarter of a
+/// viewport's server time).
+fn cluster_runs(body: &[u8], from: usize, end: usize, runs: &mut Vec<u32>) {
+    runs.clear();
+    if from >= end {
+        return;
+    }
+    runs.push(from as u32);
+    // Bit i of a mask: byte i is part of a number; `last`: whether the byte before is.
+    let mut last = number_mask(&body[from..from + 1]) & 1;
+    let mut at = from;
+    while at < end {
+        let n = (end - at).min(64);
+        let m = number_mask(&body[at..at + n]);
+        // A run starts where a byte's kind differs from the one before it.
+        let mut starts = (m ^ ((m << 1) | last)) & if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        if at == from {
+            starts &= !1;
+        }
+        while starts != 0 {
+            runs.push((at + starts.trailing_zeros() as usize) as u32);
+            starts &= starts - 1;
+        }
+        last = (m >> (n - 1)) & 1;
+        at += n;
+    }
+}
+
+/// Bit i set when `b[i]` (at most 64 bytes) is a digit, `.` or `-`.
+fn number_mask(b: &[u8]) -> u64 {
+    debug_assert!(b.len() <= 64);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_sub_epi8};
+        let mut mask = 0u64;
+        let mut i = 0;
+        while i + 16 <= b.len() {
+            // SAFETY: SSE2 is part of x86_64; the load reads b[i..i + 16], inside the slice.
+            let m = unsafe {
+                let v = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+                let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+                let digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+                let dot = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8));
+                let minus = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+                _mm_movemask_epi8(_mm_or_si128(digit, _mm_or_si128(dot, minus))) as u16
+            };
+            mask |= u64::from(m) << i;
+            i += 16;
+        }
+        for (j, &c) in b.iter().enumerate().skip(i) {
+            mask |= u64::from(c.is_ascii_digit() || c == b'.' || c == b'-') << j;
+        }
+        mask
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        b.iter().enumerate().fold(0u64, |m, (j, &c)| m | u64::from(c.is_ascii_digit() || c == b'.' || c == b'-') << j)
     }
 }
 
@@ -932,6 +1031,22 @@ impl PackedFeatures {
     /// `trusted`: the bundle's files have passed their check, so the tokens give the features'
     /// bytes and need not be compared with them first.
     pub fn compress(&self, body: &[u8], placed: &[Placed], feature_len: impl Fn(u32) -> usize, wrapper: Wrapper, trusted: bool) -> Vec<u8> {
+        self.compress_answer(body, placed, &[], feature_len, wrapper, trusted)
+    }
+
+    /// [`PackedFeatures::compress`] for an answer that also holds clusters: `clusters` are where
+    /// their features sit in `body` (in order, overlapping neither each other nor the desks).
+    /// An answer mostly of clusters is written with a code made for them
+    /// ([`cluster_code`]).
+    pub fn compress_answer(
+        &self,
+        body: &[u8],
+        placed: &[Placed],
+        clusters: &[Range<usize>],
+        feature_len: impl Fn(u32) -> usize,
+        wrapper: Wrapper,
+        trusted: bool,
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(body.len() / 4 + 256);
         match wrapper {
             // No name, no time (mtime 0), XFL 0, OS 255 (unknown).
@@ -939,8 +1054,11 @@ impl PackedFeatures {
             // 32 KiB window, default level, no dictionary (0x789c).
             Wrapper::Zlib => out.extend_from_slice(&[0x78, 0x9c]),
         }
-        let mut coder = huffman::Coder::new(self.codes().fitting(placed.len()), &mut out);
-        self.symbols(body, placed, &feature_len, trusted, &mut coder);
+        let desk_bytes: usize = placed.iter().map(|p| feature_len(p.ord)).sum();
+        let cluster_bytes: usize = clusters.iter().map(|c| c.len()).sum();
+        let code = if cluster_bytes > desk_bytes { cluster_code() } else { self.codes().fitting(placed.len()) };
+        let mut coder = huffman::Coder::new(code, &mut out);
+        self.symbols(body, placed, clusters, &feature_len, trusted, &mut coder);
         coder.finish();
         match wrapper {
             Wrapper::Gzip => {
@@ -957,8 +1075,8 @@ impl PackedFeatures {
     }
 
     /// The DEFLATE symbols of an answer (see [`PackedFeatures::compress`]), into `sink`.
-    fn symbols(&self, body: &[u8], placed: &[Placed], feature_len: &impl Fn(u32) -> usize, trusted: bool, sink: &mut impl Sink) {
-        TABLES.with_borrow_mut(|(answers, last, head)| {
+    fn symbols(&self, body: &[u8], placed: &[Placed], clusters: &[Range<usize>], feature_len: &impl Fn(u32) -> usize, trusted: bool, sink: &mut impl Sink) {
+        TABLES.with_borrow_mut(|(answers, last, head, runs)| {
             // Answer numbers start at 1, so a fresh table's zeros are stale; on wrapping, clear.
             *answers = answers.wrapping_add(1);
             if *answers == 0 {
@@ -976,17 +1094,34 @@ impl PackedFeatures {
                 super::prefetch(self.tokens_of(p.ord));
             }
             let mut s = Symbols { packed: self, sink, pos: 0, last, head, answer: *answers, rep: 0 };
-            for p in placed {
-                assert!(p.at >= s.pos && p.at + feature_len(p.ord) <= body.len(), "features placed in order, inside the body");
-                s.text(body, p.at);
-                let end = p.at + feature_len(p.ord);
-                // Tokens that do not give the feature's bytes (a damaged file whose hash has not
-                // been checked yet) are not followed: the feature is compressed as plain text,
-                // so the stream always decompresses to the answer.
-                if trusted || tokens_fit(self.tokens_of(p.ord), &|id| self.segment_if_any(id), &body[p.at..end]) {
-                    s.feature(body, p.ord, end);
+            let (prev, this) = runs;
+            prev.clear();
+            let (mut desks, mut clusters) = (placed.iter().peekable(), clusters.iter().peekable());
+            loop {
+                let desk_first = match (desks.peek(), clusters.peek()) {
+                    (Some(p), Some(c)) => p.at < c.start,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
+                };
+                if desk_first {
+                    let p = desks.next().expect("peeked");
+                    assert!(p.at >= s.pos && p.at + feature_len(p.ord) <= body.len(), "features placed in order, inside the body");
+                    s.text(body, p.at);
+                    let end = p.at + feature_len(p.ord);
+                    // Tokens that do not give the feature's bytes (a damaged file whose hash has
+                    // not been checked yet) are not followed: the feature is compressed as plain
+                    // text, so the stream always decompresses to the answer.
+                    if trusted || tokens_fit(self.tokens_of(p.ord), &|id| self.segment_if_any(id), &body[p.at..end]) {
+                        s.feature(body, p.ord, end);
+                    } else {
+                        s.text(body, end);
+                    }
                 } else {
-                    s.text(body, end);
+                    let c = clusters.next().expect("peeked");
+                    assert!(c.start >= s.pos && c.start <= c.end && c.end <= body.len(), "clusters placed in order, inside the body");
+                    s.text(body, c.start);
+                    s.cluster(body, c.end, prev, this);
                 }
             }
             s.text(body, body.len());
@@ -1027,7 +1162,7 @@ impl PackedFeatures {
                 body.extend_from_slice(format!(",\"distance_m\":{}}}}}", 137 * (ord - first) + 411).as_bytes());
             }
             body.extend_from_slice(b"]}");
-            self.symbols(&body, &placed, &|o| lens[&o], false, &mut counts);
+            self.symbols(&body, &placed, &[], &|o| lens[&o], false, &mut counts);
         }
         counts
     }
@@ -1044,6 +1179,84 @@ impl Codes {
         let i = CODE_SAMPLE_DESKS.iter().rposition(|&per| desks * 2 >= per).unwrap_or(0);
         &self.0[i]
     }
+}
+
+/// The code of answers made mostly of clusters, the same for every bundle: learnt once from
+/// [`CLUSTER_SAMPLE_ANSWERS`] viewports of made-up clusters (a cluster's text is numbers in a
+/// fixed template, so what its symbols are does not depend on the desks).
+fn cluster_code() -> &'static huffman::Code {
+    static CODE: std::sync::OnceLock<huffman::Code> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        let empty = PackedFeatures {
+            seg_bytes: Vec::new(),
+            seg_ends: Vec::new(),
+            tokens: Vec::new().into(),
+            tokens_at: 0,
+            ends: vec![0],
+            codes: Default::default(),
+        };
+        let mut counts = huffman::Counts::default();
+        for g in 0..CLUSTER_SAMPLE_ANSWERS {
+            let (body, clusters) = sample_cluster_answer(g as u64);
+            empty.symbols(&body, &[], &clusters, &|_| 0, true, &mut counts);
+        }
+        huffman::Code::learn(&counts)
+    })
+}
+
+/// How many made-up viewports [`cluster_code`] is learnt from.
+const CLUSTER_SAMPLE_ANSWERS: usize = 64;
+
+/// Made-up viewport number `n`: clusters on a grid of up to 16 × 12 cells (a 1024 × 768-pixel
+/// map) at a zoom from 4 to 16 somewhere in Europe, each with its centroid and box inside its
+/// cell, as [`crate::query::viewport`] answers them; and where each cluster sits.
+fn sample_cluster_answer(n: u64) -> (Vec<u8>, Vec<Range<usize>>) {
+    use super::clusters::{CELL_PX, cell_of, lon_lat_of_px};
+    // splitmix64: a fixed sequence, so every server learns the same code.
+    let mut state = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as f64 / u64::MAX as f64
+    };
+    let zoom = 4 + (n % 13) as u8;
+    let (lon, lat) = (-10.0 + 40.0 * next(), 36.0 + 24.0 * next());
+    let (cx0, cy0) = cell_of(lon, lat, zoom);
+    let mut body = b"{\"type\":\"FeatureCollection\",\"features\":[".to_vec();
+    let mut clusters = Vec::new();
+    for cy in cy0..cy0 + 12 {
+        for cx in cx0..cx0 + 16 {
+            if next() < 0.3 {
+                continue;
+            }
+            let at = |fx: f64, fy: f64| lon_lat_of_px((f64::from(cx) + fx) * CELL_PX, (f64::from(cy) + fy) * CELL_PX, zoom);
+            let (x0, x1, y0, y1) = (0.3 * next(), 0.7 + 0.3 * next(), 0.3 * next(), 0.7 + 0.3 * next());
+            let (min_lon, max_lat) = at(x0, y0);
+            let (max_lon, min_lat) = at(x1, y1);
+            let (lon, lat) = at(x0 + (x1 - x0) * next(), y0 + (y1 - y0) * next());
+            let f32_deg = |v: f64| f64::from(v as f32);
+            let feature = crate::model::feature::ClusterFeature {
+                zoom,
+                cx,
+                cy,
+                lon,
+                lat,
+                point_count: 2 + (next() * next() * 400.0) as usize,
+                expansion_zoom: zoom + 1,
+                bbox: [f32_deg(min_lon), f32_deg(min_lat), f32_deg(max_lon), f32_deg(max_lat)],
+            };
+            if !clusters.is_empty() {
+                body.push(b',');
+            }
+            let start = body.len();
+            feature.write_json(&mut body);
+            clusters.push(start..body.len());
+        }
+    }
+    body.extend_from_slice(format!("],\"zoom\":{zoom},\"point_count\":{}}}", clusters.len() * 37).as_bytes());
+    (body, clusters)
 }
 
 /// How many answers, of how many consecutive desks each, the codes are learnt from.
@@ -1645,6 +1858,99 @@ mod tests {
             assert!(kraft <= 1.0 + 1e-12, "Kraft sum {kraft}");
         }
     }
+
+    /// Viewports of clusters, made-up ones the code was not learnt from and real ones of
+    /// synthetic desks (clusters only, and clusters with desks), decompress to their bytes; those
+    /// of clusters only are within the size target of gzip -6.
+    #[test]
+    fn clusters_join_into_the_answer_near_gzip_6() {
+        let gzip6 = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            std::io::Write::write_all(&mut e, b).unwrap();
+            e.finish().unwrap().len()
+        };
+        let p = PackedFeatures::build(&[]);
+        let (mut joined, mut six) = (0, 0);
+        for n in 1000..1016 {
+            let (body, clusters) = sample_cluster_answer(n);
+            let gz = p.compress_answer(&body, &[], &clusters, |_| 0, Wrapper::Gzip, true);
+            assert_eq!(gunzip(&gz), body, "made-up viewport {n}");
+            assert_eq!(unzlib(&p.compress_answer(&body, &[], &clusters, |_| 0, Wrapper::Zlib, false)), body);
+            joined += gz.len();
+            six += gzip6(&body);
+        }
+        assert!(joined as f64 <= 1.15 * six as f64, "made-up viewports: joined {joined} B, gzip -6 {six} B");
+
+        let s = crate::index::Snapshot::in_memory(crate::synth::desks(4000, 3), Vec::new(), "t").unwrap();
+        let now = chrono::Utc::now();
+        let (mut joined, mut six, mut mixed) = (0, 0, 0);
+        for (lat, lon) in [(45.4642, 9.19), (52.52, 13.405), (48.8566, 2.3522), (41.9028, 12.4964)] {
+            for zoom in [4u8, 6, 8, 10, 12] {
+                let w = 1024.0 * 360.0 / (256.0 * f64::from(1u32 << zoom));
+                let q = format!("bbox={},{},{},{}&zoom={zoom}", lon - w / 2.0, lat - w / 4.0, lon + w / 2.0, lat + w / 4.0);
+                let req = crate::query::ViewportRequest::from_query(Some(&q)).unwrap();
+                let a = crate::http::body::viewport_placed(&s, &crate::query::viewport(&s, &req, now));
+                let gz = crate::http::body::compress(&s, &a, Wrapper::Gzip);
+                assert_eq!(gunzip(&gz), a.body, "{q}");
+                if a.placed.is_empty() && a.clusters.len() >= 8 {
+                    joined += gz.len();
+                    six += gzip6(&a.body);
+                } else if !a.placed.is_empty() && !a.clusters.is_empty() {
+                    mixed += 1;
+                }
+            }
+        }
+        assert!(six > 0 && mixed > 0, "both kinds of viewport were tried");
+        assert!(joined as f64 <= 1.15 * six as f64, "viewports of clusters: joined {joined} B, gzip -6 {six} B");
+    }
+
+    /// The runs found 64 bytes at a time are those of a byte-by-byte scan, wherever the text
+    /// starts and ends.
+    #[test]
+    fn cluster_runs_are_where_the_kind_of_byte_changes() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let alphabet = b"0123456789.-,:[]{}\"abc/";
+        let mut runs = Vec::new();
+        for _ in 0..500 {
+            let body: Vec<u8> = (0..rng.random_range(0..300)).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+            let from = rng.random_range(0..=body.len());
+            let end = rng.random_range(from..=body.len());
+            cluster_runs(&body, from, end, &mut runs);
+            let number = |c: u8| c.is_ascii_digit() || c == b'.' || c == b'-';
+            let want: Vec<u32> = (from..end).filter(|&i| i == from || number(body[i]) != number(body[i - 1])).map(|i| i as u32).collect();
+            assert_eq!(runs, want, "{from}..{end} of {:?}", String::from_utf8_lossy(&body));
+        }
+    }
+
+    /// Any text marked as clusters, following the template or not, beside desks, still
+    /// decompresses to the answer: the cluster path only matches bytes that repeat.
+    #[test]
+    fn any_text_marked_as_clusters_round_trips() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(77);
+        let fs = features(&mut rng, 60);
+        let p = PackedFeatures::build(&trimmed(&fs));
+        for trial in 0..40 {
+            let chosen: Vec<u32> = (0..rng.random_range(0..6)).map(|_| rng.random_range(0..60)).collect();
+            let (mut body, placed) = answer(&fs, &chosen, &mut rng);
+            let mut clusters = Vec::new();
+            for _ in 0..rng.random_range(1..20) {
+                body.push(b',');
+                let start = body.len();
+                let (made, _) = sample_cluster_answer(rng.random_range(0..5000));
+                let from = rng.random_range(0..made.len());
+                let to = (from + rng.random_range(0..400)).min(made.len());
+                body.extend_from_slice(&made[from..to]);
+                if rng.random_bool(0.2) {
+                    body.extend((0..rng.random_range(0..50)).map(|_| rng.random::<u8>()));
+                }
+                clusters.push(start..body.len());
+            }
+            body.extend_from_slice(b"]}");
+            let len = |o: u32| fs[o as usize].len() - 2;
+            assert_eq!(gunzip(&p.compress_answer(&body, &placed, &clusters, len, Wrapper::Gzip, true)), body, "trial {trial}");
+            assert_eq!(unzlib(&p.compress_answer(&body, &placed, &clusters, len, Wrapper::Zlib, false)), body, "trial {trial}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1677,4 +1983,5 @@ mod size {
             assert!(ratio <= limit, "k{k}: joined {joined} B, gzip -6 {six} B: {ratio:.3} ({})", each.join(", "));
         }
     }
+
 }
