@@ -992,6 +992,7 @@ fn number_mask(b: &[u8]) -> u64 {
 
 /// How far from `e` (up to `end`) the bytes of `body` equal those `dist` before them, 8 at a
 /// time: where a match that reaches `e` can end.
+#[inline]
 fn extend(body: &[u8], mut e: usize, dist: usize, end: usize) -> usize {
     let word = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
     while e + 8 <= end {
@@ -1341,6 +1342,7 @@ mod huffman {
 
     impl Bits<'_> {
         /// Writes the low `n` bits of `v` (n ≤ 32), least significant first.
+        #[inline]
         fn put(&mut self, v: u32, n: u32) {
             self.acc |= u64::from(v) << self.n;
             self.n += n;
@@ -1637,10 +1639,12 @@ mod huffman {
     }
 
     impl super::Sink for Coder<'_> {
+        #[inline]
         fn literal(&mut self, b: u8) {
             let (c, n) = self.code.lit[b as usize];
             self.bits.put(c, u32::from(n));
         }
+        #[inline]
         fn matched(&mut self, len: u16, dist: u16) {
             let (c, n) = self.code.len[len as usize];
             self.bits.put(c, u32::from(n));
