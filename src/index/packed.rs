@@ -1233,7 +1233,9 @@ fn sample_cluster_answer(n: u64) -> (Vec<u8>, Vec<Range<usize>>) {
                 continue;
             }
             let at = |fx: f64, fy: f64| lon_lat_of_px((f64::from(cx) + fx) * CELL_PX, (f64::from(cy) + fy) * CELL_PX, zoom);
-            let (x0, x1, y0, y1) = (0.3 * next(), 0.7 + 0.3 * next(), 0.3 * next(), 0.7 + 0.3 * next());
+            // Half the cells crowded, their members' box nearly the cell (as in a city).
+            let spread = if next() < 0.5 { 0.002 } else { 0.3 };
+            let (x0, x1, y0, y1) = (spread * next(), 1.0 - spread * next(), spread * next(), 1.0 - spread * next());
             let (min_lon, max_lat) = at(x0, y0);
             let (max_lon, min_lat) = at(x1, y1);
             let (lon, lat) = at(x0 + (x1 - x0) * next(), y0 + (y1 - y0) * next());
