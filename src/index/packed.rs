@@ -168,6 +168,8 @@ impl PackedFeatures {
         }
         let p = PackedFeatures { seg_bytes, seg_ends, tokens: file, tokens_at: at, ends, codes: Default::default() };
         p.codes();
+        // Learnt at the start, not by the first viewport of clusters (a few milliseconds).
+        cluster_code();
         Ok(p)
     }
 
@@ -1210,7 +1212,8 @@ const CLUSTER_SAMPLE_ANSWERS: usize = 64;
 
 /// Made-up viewport number `n`: clusters on a grid of up to 16 × 12 cells (a 1024 × 768-pixel
 /// map) at a zoom from 4 to 16 somewhere in Europe, each with its centroid and box inside its
-/// cell, as [`crate::query::viewport`] answers them; and where each cluster sits.
+/// cell (half of them crowded: the box nearly the cell), as [`crate::query::viewport`] answers
+/// them; and where each cluster sits.
 fn sample_cluster_answer(n: u64) -> (Vec<u8>, Vec<Range<usize>>) {
     use super::clusters::{CELL_PX, cell_of, lon_lat_of_px};
     // splitmix64: a fixed sequence, so every server learns the same code.
