@@ -1,14 +1,15 @@
-//! Content negotiation for answers made of desks: reads `Accept-Encoding` (RFC 9110 §12.5.3, with
-//! q-values) and, when the client takes gzip or deflate, answers with a stream joined from the
-//! desks' precompressed tokens ([`crate::index::packed`]) instead of compressing per request.
+//! Content negotiation for answers made of desks and clusters: reads `Accept-Encoding` (RFC
+//! 9110 §12.5.3, with q-values) and compresses here instead of in the router's compression layer.
 //!
-//! The choice: among the codings the client accepts (q > 0), gzip, else deflate (zlib, as
-//! browsers read it), even when it also lists `br` or `zstd` — a server may pick any coding
-//! the client accepts, and gzip is the one joined from precompressed tokens. A client that
-//! accepts neither gets the answer uncompressed from here, and the router's compression layer
-//! (fast level) then serves `br` or identity as it asks. Clusters are joined too: their text
-//! follows one template, so each is written as matches to the one before it. Every answer says
-//! `Vary: Accept-Encoding`.
+//! The choice: an answer mostly of desks goes out as zstd level 1, with a context kept per
+//! thread, when the client takes zstd at least as willingly as gzip and deflate (browsers list
+//! all of them): faster and smaller than joining. Otherwise — and for answers mostly of
+//! clusters, which the joiner writes faster than zstd compresses them — gzip, else deflate
+//! (zlib, as browsers read it), joined from the desks' precompressed tokens and the clusters'
+//! template ([`crate::index::packed`]) even when the client also lists `br` — a server may pick
+//! any coding the client accepts. A client that accepts none of them gets the answer
+//! uncompressed from here, and the compression layer (fast level) then serves `br` or identity
+//! as it asks. Every answer says `Vary: Accept-Encoding`.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
@@ -51,13 +52,48 @@ pub fn choose(request: &HeaderMap) -> Option<Wrapper> {
     }
 }
 
-/// The answer's body, compressed when the client takes gzip or deflate and the answer holds
-/// desks or clusters; other answers (no feature at all) are left to the compression layer.
-/// With its `Content-Encoding` and `Vary`.
+thread_local! {
+    /// A zstd context per thread, kept: the compression layer makes one per answer, which cost
+    /// more than compressing (36 µs of server time for an 11 KB answer).
+    static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `body` as one zstd frame at level 1, or None if zstd fails.
+fn zstd_fast(body: &[u8]) -> Option<Vec<u8>> {
+    ZSTD.with_borrow_mut(|z| {
+        if z.is_none() {
+            *z = zstd::bulk::Compressor::new(1).ok();
+        }
+        z.as_mut()?.compress(body).ok()
+    })
+}
+
+/// Whether an answer made mostly of desks goes out as zstd: the client takes zstd at least as
+/// willingly as gzip and deflate. zstd level 1 with a kept context compresses a nearest answer
+/// of ten desks faster than the joiner joins it, and smaller (1.04–1.05 of gzip -6 against
+/// 1.11); the joiner stays for clients without zstd, and for clusters, which it writes faster.
+fn zstd_wins(request: &HeaderMap) -> bool {
+    let z = weight(request, "zstd");
+    z > 0.0 && z >= weight(request, "gzip").max(weight(request, "deflate"))
+}
+
+/// The answer's body, compressed when the client takes zstd, gzip or deflate and the answer
+/// holds desks or clusters; other answers (no feature at all) are left to the compression
+/// layer. With its `Content-Encoding` and `Vary`.
 pub fn respond(s: &Snapshot, request: &HeaderMap, answer: Placing, make: impl FnOnce(Vec<u8>) -> Response) -> Response {
     let joined = !answer.placed.is_empty() || !answer.clusters.is_empty();
-    let wrapper = if joined { choose(request) } else { None };
+    let cluster_bytes: usize = answer.clusters.iter().map(|c| c.len()).sum();
+    let zstd = joined && cluster_bytes * 2 < answer.body.len() && zstd_wins(request);
+    let wrapper = if joined && !zstd { choose(request) } else { None };
     let mut res = match wrapper {
+        None if zstd => match zstd_fast(&answer.body) {
+            Some(z) => {
+                let mut res = make(z);
+                res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+                res
+            }
+            None => make(answer.body),
+        },
         Some(w) => {
             let bytes = body::compress(s, &answer, w);
             let mut res = make(bytes);
@@ -94,6 +130,19 @@ mod tests {
         assert_eq!(choose(&ae("*")), Some(Wrapper::Gzip));
         assert_eq!(choose(&ae("X-GZIP")), Some(Wrapper::Gzip));
         assert_eq!(choose(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn zstd_wins_when_taken_as_willingly_as_gzip_and_deflate() {
+        assert!(zstd_wins(&ae("gzip, deflate, br, zstd")));
+        assert!(zstd_wins(&ae("zstd")));
+        assert!(zstd_wins(&ae("*")));
+        assert!(zstd_wins(&ae("gzip;q=0.5, zstd;q=0.5")));
+        assert!(!zstd_wins(&ae("gzip, deflate, br")));
+        assert!(!zstd_wins(&ae("zstd;q=0.5, gzip")));
+        assert!(!zstd_wins(&ae("zstd;q=0.5, deflate;q=0.8")));
+        assert!(!zstd_wins(&ae("zstd;q=0, *")));
+        assert!(!zstd_wins(&HeaderMap::new()));
     }
 
     #[test]
